@@ -1,0 +1,43 @@
+# The two commands of the quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+IDP := sandbox/idp
+
+.PHONY: demo test install lint format clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(IDP)/node_modules/.installed: $(IDP)/package-lock.json
+	cd $(IDP) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(IDP)/node_modules/.installed
+
+# Runs the product on embedded defaults: SQLite, the sandbox AWS and IdP. Fresh state each run
+# (the sandbox AWS keeps its state in memory, so the database starts over with it).
+demo: install
+	rm -rf var/controlplane.sqlite3 var/celery-queue var/celerybeat-schedule
+	DJANGO_DEBUG=true $(PY) manage.py migrate --verbosity 0
+	DJANGO_DEBUG=true $(PY) manage.py demo
+
+# The whole suite. Uses PostgreSQL and Redis when DATABASE_URL / CELERY_BROKER_URL point at
+# them (as .ci/run does), SQLite and an in-process broker otherwise.
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf var .pytest_cache

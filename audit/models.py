@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+
+
+class AuditEvent(models.Model):
+    """One entry of the append-only audit trail (PCI DSS v4.0 10.2.2 fields).
+
+    Each row stores the SHA-256 of its canonical content and of the previous row's hash,
+    so a changed or removed row breaks the chain from that row on.
+    """
+
+    occurred_at = models.DateTimeField(db_index=True)
+    # who
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_name = models.CharField(max_length=255)  # frozen at the time of the event
+    actor_issuer = models.CharField(max_length=255, blank=True)
+    actor_subject = models.CharField(max_length=255, blank=True)
+    # what
+    event_type = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=255, blank=True)
+    environment = models.CharField(max_length=64, blank=True, db_index=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
+    # from where
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    # chain
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.event_type} {self.target_repr}"
+
+    def canonical(self) -> bytes:
+        content = {
+            "occurred_at": self.occurred_at.isoformat(),
+            "actor_id": self.actor_id,
+            "actor_name": self.actor_name,
+            "actor_issuer": self.actor_issuer,
+            "actor_subject": self.actor_subject,
+            "event_type": self.event_type,
+            "target_type": self.target_type,
+            "target_id": self.target_id,
+            "target_repr": self.target_repr,
+            "environment": self.environment,
+            "before": self.before,
+            "after": self.after,
+            "outcome": self.outcome,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "request_id": self.request_id,
+            "prev_hash": self.prev_hash,
+        }
+        return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+
+class AuditChainHead(models.Model):
+    """A single row locked by every writer, so the chain has one order and no forks."""
+
+    last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    last_event_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"audit chain head at event {self.last_event_id}: {self.last_hash[:12]}"

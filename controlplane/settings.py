@@ -1,0 +1,228 @@
+"""Settings for the cutover control plane, read from the environment.
+
+Every integration sits behind a variable with a safe default; the defaults run the demo on
+one machine (SQLite, a local Celery transport, the sandbox AWS and IdP). See
+docs/configuration.md for the full list.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from controlplane.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("CONTROLPLANE_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite file, the local broker's folders, logs
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "insecure-development-key-only-for-debug-mode"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "django_celery_beat",
+    "controlplane.accounts",
+    "audit",
+    "migrations_app",
+    "reconciliation",
+]
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", True)
+if SANDBOX_ENABLED:
+    INSTALLED_APPS.append("sandbox")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "audit.middleware.RequestOriginMiddleware",
+]
+
+ROOT_URLCONF = "controlplane.urls"
+WSGI_APPLICATION = "controlplane.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "controlplane.accounts.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'controlplane.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Writers wait for each other instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- auth and SSO -----------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+SSO_ENABLED = env_bool("SSO_ENABLED", True)
+SSO_PROVIDER_ID = env_str("SSO_PROVIDER_ID", "sandbox")
+SSO_PROVIDER_NAME = env_str("SSO_PROVIDER_NAME", "Sandbox IdP")
+SSO_SERVER_URL = env_str("SSO_SERVER_URL", "http://127.0.0.1:9400")
+SSO_CLIENT_ID = env_str("SSO_CLIENT_ID", "cutover-control-plane")
+SSO_CLIENT_SECRET = env_secret("SSO_CLIENT_SECRET", "sandbox-secret")
+# IdP group -> control-plane role. A role the IdP no longer grants is removed at sign-in.
+SSO_ROLE_GROUPS = {
+    "engineer": env_list("SSO_ENGINEER_GROUPS", ["engineers"]),
+    "approver": env_list("SSO_APPROVER_GROUPS", ["compliance-approvers"]),
+    "auditor": env_list("SSO_AUDITOR_GROUPS", ["auditors"]),
+}
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": SSO_PROVIDER_ID,
+                "name": SSO_PROVIDER_NAME,
+                "client_id": SSO_CLIENT_ID,
+                "secret": SSO_CLIENT_SECRET,
+                "settings": {
+                    "server_url": SSO_SERVER_URL,
+                    "token_auth_method": "client_secret_post",
+                    "scope": ["openid", "profile", "email", "groups"],
+                    "oauth_pkce_enabled": True,
+                },
+            }
+        ],
+    }
+}
+SOCIALACCOUNT_LOGIN_ON_GET = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ONLY = SSO_ENABLED
+SOCIALACCOUNT_ADAPTER = "controlplane.accounts.adapter.SsoAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_LOGOUT_ON_GET = False
+LOGIN_URL = f"/accounts/oidc/{SSO_PROVIDER_ID}/login/" if SSO_ENABLED else "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/signed-out/"
+
+# --- Celery ----------------------------------------------------------------------------
+# Without a broker URL the demo uses kombu's filesystem transport: several processes on
+# one machine, no server. Production uses Redis or RabbitMQ.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    _queue_dir = VAR_DIR / "celery-queue"
+    _queue_dir.mkdir(exist_ok=True)
+    (VAR_DIR / "celery-control").mkdir(exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(VAR_DIR / "celery-processed"),
+        "store_processed": False,
+        "control_folder": str(VAR_DIR / "celery-control"),
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+GATE_INTAKE_INTERVAL_SECONDS = env_float("GATE_INTAKE_INTERVAL_SECONDS", 5.0)
+EXECUTION_SYNC_INTERVAL_SECONDS = env_float("EXECUTION_SYNC_INTERVAL_SECONDS", 10.0)
+# The one beat schedule of the product.
+CELERY_BEAT_SCHEDULE = {
+    "gate-intake": {
+        "task": "migrations_app.tasks.gate_intake_poll_task",
+        "schedule": timedelta(seconds=GATE_INTAKE_INTERVAL_SECONDS),
+    },
+    "execution-sync": {
+        "task": "migrations_app.tasks.execution_sync_all_task",
+        "schedule": timedelta(seconds=EXECUTION_SYNC_INTERVAL_SECONDS),
+    },
+}
+
+# --- AWS -------------------------------------------------------------------------------
+# The sandbox AWS (moto server). Environments of kind "sandbox" use this endpoint.
+SANDBOX_AWS_ENDPOINT = env_str("SANDBOX_AWS_ENDPOINT", "http://127.0.0.1:5055")
+SANDBOX_IDP_PORT = env_int("SANDBOX_IDP_PORT", 9400)
+AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 3)
+AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 3.0)
+AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 25.0)
+# A gate task waits at most this long for a decision before Step Functions times it out.
+GATE_TIMEOUT_SECONDS = env_int("GATE_TIMEOUT_SECONDS", 24 * 3600)
+
+# --- the rest ----------------------------------------------------------------------------
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SESSION_COOKIE_NAME = "cp_sessionid"
+CSRF_COOKIE_NAME = "cp_csrftoken"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # botocore logs request bodies at DEBUG, and those carry task tokens.
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,23 @@
+"""Test settings: the production module with test defaults for what the environment leaves unset.
+
+DATABASE_URL and CELERY_BROKER_URL come from the environment (``make test`` points them at
+PostgreSQL and Redis when those are reachable). Celery tasks run eagerly unless a test starts a
+real worker.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-0123456789abcdef0123456789")
+os.environ.setdefault("DJANGO_DEBUG", "false")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("CONTROLPLANE_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
+
+from controlplane.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not shared-cache memory: threads in concurrency tests then wait on the busy timeout.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405

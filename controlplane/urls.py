@@ -1,0 +1,18 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from audit.views import audit_log
+from controlplane import views
+
+urlpatterns = []
+if settings.SSO_ENABLED:
+    urlpatterns.append(path("admin/login/", views.admin_login))
+urlpatterns += [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("signed-out/", views.signed_out, name="signed-out"),
+    path("healthz", views.healthz, name="healthz"),
+    path("audit/", audit_log, name="audit-log"),
+    path("", include("migrations_app.urls")),
+]

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from controlplane.aws import AwsTarget
+
+
+class Environment(models.Model):
+    """An AWS account (or the sandbox) with the two regions the cutover moves between."""
+
+    class Kind(models.TextChoices):
+        SANDBOX = "sandbox", "Sandbox (moto)"
+        AWS = "aws", "AWS account"
+
+    name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SANDBOX)
+    source_region = models.CharField(max_length=32, default="us-east-1")
+    target_region = models.CharField(max_length=32, default="eu-central-1")
+    aws_endpoint_url = models.URLField(blank=True, help_text="Endpoint override (the sandbox); blank for AWS.")
+    approval_role_arn = models.CharField(
+        max_length=2048, blank=True, help_text="Role assumed with SourceIdentity = the approver to resume executions."
+    )
+    hosted_zone_name = models.CharField(max_length=255)
+    hosted_zone_id = models.CharField(max_length=64, blank=True)
+    record_name = models.CharField(max_length=255)
+    record_ttl = models.PositiveIntegerField(default=60)
+    source_endpoint = models.CharField(max_length=255, help_text="Record value for the source region.")
+    target_endpoint = models.CharField(max_length=255, help_text="Record value for the target region.")
+    state_machine_arn = models.CharField(max_length=2048, blank=True)
+    gate_queue_url = models.CharField(max_length=2048, blank=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def home_region(self) -> str:
+        """Where the state machine, its gate queue and the SSM records live."""
+        return self.source_region
+
+    def aws_target(self, region: str | None = None) -> AwsTarget:
+        return AwsTarget(region=region or self.home_region, endpoint_url=self.aws_endpoint_url or None)
+
+    @property
+    def is_provisioned(self) -> bool:
+        return bool(self.state_machine_arn and self.gate_queue_url and self.hosted_zone_id)
+
+    def ssm_prefix(self) -> str:
+        return f"/cutover/{self.name}"
+
+
+class Execution(models.Model):
+    """One run of the cutover state machine."""
+
+    class Status(models.TextChoices):
+        STARTING = "STARTING", "Starting"
+        RUNNING = "RUNNING", "Running"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+        TIMED_OUT = "TIMED_OUT", "Timed out"
+        ABORTED = "ABORTED", "Stopped"
+        START_FAILED = "START_FAILED", "Could not start"
+
+    ACTIVE = (Status.STARTING, Status.RUNNING)
+
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="executions")
+    name = models.CharField(max_length=80, unique=True)
+    arn = models.CharField(max_length=2048, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.STARTING)
+    plan = models.JSONField(default=list, help_text="The steps this execution runs (target EU weights).")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=256, blank=True)
+    cause = models.TextField(blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class Gate(models.Model):
+    """A Step Functions task waiting for a decision (a task token), one per state entry."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+
+    execution = models.ForeignKey(Execution, on_delete=models.PROTECT, related_name="gates")
+    state_name = models.CharField(max_length=80)
+    # Distinguishes a second entry into the same state (a retried or looped gate).
+    entered_at = models.CharField(max_length=64)
+    step = models.PositiveIntegerField()
+    target_weights = models.JSONField(default=dict)
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    ssm_parameter = models.CharField(max_length=2048, blank=True)
+    # Bearer credential: never rendered, logged, put in a URL or e-mailed.
+    task_token = models.TextField(editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING)
+    arrived_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    expired_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-arrived_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "state_name", "entered_at"], name="gate_unique_state_entry")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.execution.name} / {self.state_name}"
+
+    def __repr__(self) -> str:  # never include the token
+        return f"<Gate {self.pk} {self.state_name} {self.status}>"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.WAITING
+
+
+class Approval(models.Model):
+    """One person's decision on a gate, with the IdP identity it was made under."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", "Approved"
+        REJECT = "reject", "Rejected"
+
+    gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    identity = models.JSONField(help_text="IdP issuer, subject, e-mail and sign-in time at the moment of deciding.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["gate", "approver"], name="approval_one_per_person")]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.identity.get('email') or self.approver_id}"
+
+
+class GateDelivery(models.Model):
+    """Outbox row: the decision still to be sent to Step Functions. Committed with the Approval."""
+
+    class Kind(models.TextChoices):
+        SUCCESS = "success", "SendTaskSuccess"
+        FAILURE = "failure", "SendTaskFailure"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Delivering"
+        DELIVERED = "delivered", "Delivered"
+        GONE = "gone", "Token no longer valid"
+
+    gate = models.OneToOneField(Gate, on_delete=models.PROTECT, related_name="delivery")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for gate {self.gate_id}: {self.status}"

@@ -1,0 +1,59 @@
+"""Reads shared by pages and (later) the API."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from audit.models import AuditEvent
+from migrations_app.models import Approval, Environment, Execution, Gate
+
+
+def environment_list() -> QuerySet[Environment]:
+    return Environment.objects.order_by("name")
+
+
+def gate_list_waiting() -> QuerySet[Gate]:
+    return (
+        Gate.objects.filter(status=Gate.Status.WAITING)
+        .select_related("execution__environment", "execution__started_by")
+        .order_by("arrived_at")
+    )
+
+
+def gate_get(*, pk: int) -> Gate:
+    return (
+        Gate.objects.select_related("execution__environment", "execution__started_by", "delivery")
+        .prefetch_related(Prefetch("approvals", queryset=Approval.objects.select_related("approver")))
+        .get(pk=pk)
+    )
+
+
+def execution_list(*, environment: Environment | None = None, limit: int = 50) -> QuerySet[Execution]:
+    qs = Execution.objects.select_related("environment", "started_by")
+    if environment is not None:
+        qs = qs.filter(environment=environment)
+    return qs.order_by("-created_at")[:limit]
+
+
+def execution_get(*, pk: int) -> Execution:
+    return (
+        Execution.objects.select_related("environment", "started_by")
+        .prefetch_related(
+            Prefetch(
+                "gates",
+                queryset=Gate.objects.select_related("delivery")
+                .prefetch_related(Prefetch("approvals", queryset=Approval.objects.select_related("approver")))
+                .order_by("arrived_at"),
+            )
+        )
+        .get(pk=pk)
+    )
+
+
+def execution_audit_trail(*, execution: Execution) -> QuerySet[AuditEvent]:
+    """Every audit row about the execution and its gates, oldest first."""
+    gate_ids = [str(pk) for pk in execution.gates.values_list("pk", flat=True)]
+    return AuditEvent.objects.filter(
+        Q(target_type="migrations_app.execution", target_id=str(execution.pk))
+        | Q(target_type="migrations_app.gate", target_id__in=gate_ids)
+    ).order_by("id")

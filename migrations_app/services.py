@@ -1,0 +1,515 @@
+"""Every write of the cutover: environments, executions, gates, approvals, deliveries.
+
+Each service is keyword-only, takes ``actor`` (a user, or None for a system job), runs in one
+transaction, writes its AuditEvent in it, and queues AWS calls with ``transaction.on_commit``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.models import Outcome
+from audit.services import audit_record
+from controlplane.accounts.models import Role
+from controlplane.aws import AwsError, iam, route53, sqs, stepfunctions, sts
+from migrations_app import statemachine
+from migrations_app.errors import CutoverError, GateMessageInvalid, NotAllowed
+from migrations_app.models import Approval, Environment, Execution, Gate, GateDelivery
+
+log = logging.getLogger(__name__)
+
+
+# --- environments -----------------------------------------------------------------------
+
+
+def environment_create(*, actor, name: str, kind: str, **fields) -> Environment:
+    with transaction.atomic():
+        env = Environment(name=name, kind=kind, **fields)
+        env.full_clean()
+        env.save()
+        audit_record(
+            actor=actor,
+            event_type="environment.create",
+            target=env,
+            environment=env.name,
+            after={"kind": kind, "source_region": env.source_region, "target_region": env.target_region},
+        )
+    return env
+
+
+def environment_provision_minimal(
+    *, environment: Environment, actor, steps: list[statemachine.PlanStep]
+) -> Environment:
+    """The walking skeleton's stack, made with plain API calls: gate queue, weighted records,
+    the state machine. CloudFormation templates replace this (issue 3).
+
+    Idempotent: running it again updates the state machine and leaves the rest.
+    """
+    target = environment.aws_target()
+    role_arn = iam.role_ensure(
+        target=target, name=f"{environment.name}-cutover-states", service_principal="states.amazonaws.com"
+    )
+    approval_role_arn = iam.role_ensure(
+        target=target, name=f"{environment.name}-cutover-approvals", service_principal="states.amazonaws.com"
+    )
+    queue_url = sqs.queue_create(
+        target=target,
+        name=f"{environment.name}-cutover-gates",
+        attributes={"VisibilityTimeout": "30", "MessageRetentionPeriod": str(14 * 24 * 3600)},
+    )
+    zone_id = route53.hosted_zone_ensure(target=target, name=environment.hosted_zone_name)
+    existing = route53.weighted_records_list(target=target, hosted_zone_id=zone_id, name=environment.record_name)
+    if not existing:
+        route53.weighted_records_upsert(
+            target=target,
+            hosted_zone_id=zone_id,
+            name=environment.record_name,
+            record_type="CNAME",
+            ttl=environment.record_ttl,
+            records={
+                environment.source_region: (100, environment.source_endpoint),
+                environment.target_region: (0, environment.target_endpoint),
+            },
+        )
+    environment.gate_queue_url, environment.hosted_zone_id = queue_url, zone_id
+    definition = statemachine.definition_for(
+        environment=environment, steps=steps, gate_timeout_seconds=settings.GATE_TIMEOUT_SECONDS
+    )
+    sm_arn = stepfunctions.state_machine_create_or_update(
+        target=target, name=f"{environment.name}-cutover", definition=definition, role_arn=role_arn
+    )
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=environment.pk)
+        before = {"state_machine_arn": env.state_machine_arn, "gate_queue_url": env.gate_queue_url}
+        env.gate_queue_url, env.hosted_zone_id, env.state_machine_arn = queue_url, zone_id, sm_arn
+        env.approval_role_arn = env.approval_role_arn or approval_role_arn
+        env.provisioned_at = timezone.now()
+        env.save()
+        audit_record(
+            actor=actor,
+            event_type="environment.provision",
+            target=env,
+            environment=env.name,
+            before=before,
+            after={
+                "state_machine_arn": sm_arn,
+                "gate_queue_url": queue_url,
+                "hosted_zone_id": zone_id,
+                "steps": [s.target_weight for s in steps],
+            },
+        )
+    return env
+
+
+# --- executions -------------------------------------------------------------------------
+
+
+def execution_start(*, environment: Environment, actor, plan: list[int] | None = None) -> Execution:
+    """Record the start of a cutover, then start the Step Functions execution after commit.
+
+    The row exists before the execution does, so a gate message that arrives within
+    milliseconds of StartExecution always finds its execution.
+    """
+    if not actor.has_role(Role.ENGINEER):
+        raise NotAllowed("Only engineers may start a cutover.")
+    if not environment.is_provisioned:
+        raise CutoverError(f"Environment {environment.name} is not provisioned yet.")
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=environment.pk)
+        if env.executions.filter(status__in=Execution.ACTIVE).exists():
+            raise CutoverError(f"A cutover of {env.name} is already running; stop it or let it finish first.")
+        name = f"{env.name}-{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        execution = Execution.objects.create(environment=env, name=name, started_by=actor, plan=plan or [])
+        audit_record(
+            actor=actor,
+            event_type="execution.start",
+            target=execution,
+            environment=env.name,
+            after={"name": name, "state_machine_arn": env.state_machine_arn, "plan": execution.plan},
+        )
+        transaction.on_commit(lambda: _enqueue("execution_start_deliver_task", execution.pk))
+    return execution
+
+
+def execution_start_deliver(*, execution: Execution) -> Execution:
+    """Call StartExecution for a STARTING row. Safe to repeat: the execution name is unique in
+    Step Functions, and an existing one is looked up instead of started twice."""
+    execution = Execution.objects.select_related("environment").get(pk=execution.pk)
+    if execution.status != Execution.Status.STARTING:
+        return execution
+    env = execution.environment
+    target = env.aws_target()
+    try:
+        ref = stepfunctions.execution_start(
+            target=target,
+            state_machine_arn=env.state_machine_arn,
+            name=execution.name,
+            input={"environment": env.name, "executionName": execution.name},
+        )
+        arn, started_at = ref.arn, ref.started_at
+    except AwsError as exc:
+        if exc.code == "ExecutionAlreadyExists":
+            arn = env.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution.name}"
+            started_at = stepfunctions.execution_describe(target=target, execution_arn=arn).started_at
+        elif exc.permanent:
+            with transaction.atomic():
+                updated = Execution.objects.filter(pk=execution.pk, status=Execution.Status.STARTING).update(
+                    status=Execution.Status.START_FAILED, error=exc.code[:256], cause=str(exc)
+                )
+                if updated:
+                    audit_record(
+                        actor=None,
+                        event_type="execution.start_failed",
+                        target=execution,
+                        environment=env.name,
+                        outcome=Outcome.FAILURE,
+                        after={"error": str(exc)},
+                    )
+            execution.refresh_from_db()
+            return execution
+        else:
+            raise
+    with transaction.atomic():
+        updated = Execution.objects.filter(pk=execution.pk, status=Execution.Status.STARTING).update(
+            arn=arn, status=Execution.Status.RUNNING, started_at=started_at
+        )
+        if updated:
+            audit_record(
+                actor=None,
+                event_type="execution.started",
+                target=execution,
+                environment=env.name,
+                after={"arn": arn, "started_at": started_at.isoformat()},
+            )
+    execution.refresh_from_db()
+    return execution
+
+
+def execution_sync(*, execution: Execution) -> Execution:
+    """Bring the row's status in line with Step Functions; audit the end of the execution."""
+    execution = Execution.objects.select_related("environment").get(pk=execution.pk)
+    if not execution.arn or not execution.is_active:
+        return execution
+    status = stepfunctions.execution_describe(target=execution.environment.aws_target(), execution_arn=execution.arn)
+    with transaction.atomic():
+        row = Execution.objects.select_for_update().get(pk=execution.pk)
+        row.last_synced_at = timezone.now()
+        if status.status != row.status and status.status in Execution.Status.values:
+            before = row.status
+            row.status = status.status
+            row.stopped_at = status.stopped_at
+            row.error, row.cause = status.error[:256], status.cause
+            audit_record(
+                actor=None,
+                event_type="execution.finished" if status.status != Execution.Status.RUNNING else "execution.status",
+                target=row,
+                environment=row.environment.name,
+                before={"status": before},
+                after={"status": row.status, "error": row.error},
+                outcome=Outcome.SUCCESS if status.status in ("RUNNING", "SUCCEEDED") else Outcome.FAILURE,
+            )
+        row.save()
+    return row
+
+
+# --- gates: intake ----------------------------------------------------------------------
+
+_REQUIRED_KEYS = ("taskToken", "executionArn", "executionName", "stateName", "enteredTime", "step", "targetWeights")
+
+
+@dataclass(frozen=True)
+class GateIntakeResult:
+    gate: Gate | None
+    created: bool
+
+
+def gate_intake_message(*, environment: Environment, body: str) -> GateIntakeResult:
+    """Turn one gate queue message into a Gate, once: a repeated message finds the existing gate.
+
+    Raises GateMessageInvalid for a message that is not a gate of a known execution.
+    """
+    try:
+        msg = json.loads(body)
+    except (TypeError, ValueError):
+        raise GateMessageInvalid("gate message is not JSON") from None
+    if not isinstance(msg, dict) or any(k not in msg for k in _REQUIRED_KEYS):
+        raise GateMessageInvalid("gate message lacks required fields")
+    token = msg["taskToken"]
+    if not isinstance(token, str) or not token or len(token) > 8192:
+        raise GateMessageInvalid("gate message has no usable task token")
+    try:
+        step = int(msg["step"])
+        weights = {str(k): int(v) for k, v in dict(msg["targetWeights"]).items()}
+        required = max(1, int(msg.get("requiredApprovals", 1)))
+    except (TypeError, ValueError):
+        raise GateMessageInvalid("gate message has malformed step or weights") from None
+    execution = Execution.objects.filter(environment=environment, name=str(msg["executionName"])).first()
+    if execution is None:
+        raise GateMessageInvalid(f"gate message names an unknown execution {str(msg['executionName'])[:80]!r}")
+    state_name, entered = str(msg["stateName"])[:80], str(msg["enteredTime"])[:64]
+    existing = Gate.objects.filter(execution=execution, state_name=state_name, entered_at=entered).first()
+    if existing:
+        return GateIntakeResult(gate=existing, created=False)
+    try:
+        with transaction.atomic():
+            gate = Gate.objects.create(
+                execution=execution,
+                state_name=state_name,
+                entered_at=entered,
+                step=step,
+                target_weights=weights,
+                required_approvals=required,
+                ssm_parameter=statemachine.ssm_parameter_name(
+                    environment=environment, execution_name=execution.name, state_name=state_name
+                ),
+                task_token=token,
+            )
+            if not execution.arn and msg.get("executionArn"):
+                Execution.objects.filter(pk=execution.pk, arn="").update(arn=str(msg["executionArn"]))
+            audit_record(
+                actor=None,
+                event_type="gate.arrived",
+                target=gate,
+                environment=environment.name,
+                after={"execution": execution.name, "state": state_name, "step": step, "target_weights": weights},
+            )
+    except IntegrityError:
+        # Another consumer created it between our lookup and insert.
+        return GateIntakeResult(
+            gate=Gate.objects.get(execution=execution, state_name=state_name, entered_at=entered), created=False
+        )
+    return GateIntakeResult(gate=gate, created=True)
+
+
+@dataclass
+class GatePollCounts:
+    received: int = 0
+    created: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+
+
+def gate_intake_poll(*, environment: Environment, wait_seconds: int = 0, max_batches: int = 10) -> GatePollCounts:
+    """Drain the gate queue: create gates, then delete each message after its gate committed."""
+    counts = GatePollCounts()
+    target = environment.aws_target()
+    for _ in range(max_batches):
+        messages = sqs.messages_receive(target=target, queue_url=environment.gate_queue_url, wait_seconds=wait_seconds)
+        if not messages:
+            break
+        for message in messages:
+            counts.received += 1
+            try:
+                result = gate_intake_message(environment=environment, body=message.body)
+            except GateMessageInvalid as exc:
+                counts.invalid += 1
+                log.warning("gate queue %s: message %s set aside: %s", environment.name, message.message_id, exc)
+                continue  # left on the queue; its redrive policy moves it to the dead-letter queue
+            if result.created:
+                counts.created += 1
+            else:
+                counts.duplicates += 1
+            sqs.message_delete(
+                target=target, queue_url=environment.gate_queue_url, receipt_handle=message.receipt_handle
+            )
+        wait_seconds = 0
+    return counts
+
+
+# --- gates: decisions -------------------------------------------------------------------
+
+
+def _check_may_decide(*, gate: Gate, actor) -> None:
+    if not actor.has_role(Role.APPROVER):
+        raise NotAllowed("Only compliance approvers may decide a gate.")
+    if gate.execution.started_by_id == actor.pk:
+        raise NotAllowed("You started this cutover, so someone else must approve it (four-eyes rule).")
+    if not gate.is_open:
+        raise CutoverError(f"This gate is {gate.get_status_display().lower()}; there is nothing to decide.")
+    if gate.approvals.filter(approver=actor).exists():
+        raise CutoverError("You have already decided this gate; a second approver must be someone else.")
+
+
+def gate_approve(*, gate: Gate, actor, comment: str = "") -> Approval:
+    """Record an approval. When the gate has all the approvals it needs, it closes and the
+    decision is queued for delivery to Step Functions (outbox), in the same transaction."""
+    with transaction.atomic():
+        gate = Gate.objects.select_for_update().select_related("execution__environment").get(pk=gate.pk)
+        _check_may_decide(gate=gate, actor=actor)
+        approval = Approval.objects.create(
+            gate=gate,
+            approver=actor,
+            decision=Approval.Decision.APPROVE,
+            comment=comment.strip(),
+            identity=actor.idp_identity(),
+        )
+        approvals = list(gate.approvals.filter(decision=Approval.Decision.APPROVE).order_by("created_at"))
+        closing = len(approvals) >= gate.required_approvals
+        if closing:
+            now = timezone.now()
+            claimed = Gate.objects.filter(pk=gate.pk, status=Gate.Status.WAITING).update(
+                status=Gate.Status.APPROVED, decided_at=now
+            )
+            if claimed != 1:  # pragma: no cover - the row lock makes this unreachable; kept as a guard
+                raise CutoverError("This gate was decided by someone else a moment ago.")
+            delivery = GateDelivery.objects.create(
+                gate=gate,
+                kind=GateDelivery.Kind.SUCCESS,
+                payload={
+                    "decision": "approved",
+                    "gateId": gate.pk,
+                    "step": gate.step,
+                    "targetWeights": gate.target_weights,
+                    "decidedAt": now.isoformat(),
+                    "approvers": [a.identity for a in approvals],
+                },
+            )
+        audit_record(
+            actor=actor,
+            event_type="gate.approve",
+            target=gate,
+            environment=gate.execution.environment.name,
+            before={"status": Gate.Status.WAITING, "approvals": len(approvals) - 1},
+            after={
+                "status": Gate.Status.APPROVED if closing else Gate.Status.WAITING,
+                "approvals": len(approvals),
+                "required": gate.required_approvals,
+                "comment": approval.comment,
+                "identity": approval.identity,
+            },
+        )
+        if closing:
+            transaction.on_commit(lambda: _enqueue("gate_delivery_send_task", delivery.pk))
+    return approval
+
+
+def gate_reject(*, gate: Gate, actor, reason: str) -> Approval:
+    """Reject a gate (needs a reason): the task fails and the state machine stops the cutover."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise CutoverError("A rejection needs a reason.")
+    with transaction.atomic():
+        gate = Gate.objects.select_for_update().select_related("execution__environment").get(pk=gate.pk)
+        _check_may_decide(gate=gate, actor=actor)
+        now = timezone.now()
+        approval = Approval.objects.create(
+            gate=gate, approver=actor, decision=Approval.Decision.REJECT, comment=reason, identity=actor.idp_identity()
+        )
+        Gate.objects.filter(pk=gate.pk, status=Gate.Status.WAITING).update(status=Gate.Status.REJECTED, decided_at=now)
+        delivery = GateDelivery.objects.create(
+            gate=gate,
+            kind=GateDelivery.Kind.FAILURE,
+            payload={"error": "Rejected", "cause": json.dumps({"reason": reason, "rejectedBy": approval.identity})},
+        )
+        audit_record(
+            actor=actor,
+            event_type="gate.reject",
+            target=gate,
+            environment=gate.execution.environment.name,
+            before={"status": Gate.Status.WAITING},
+            after={"status": Gate.Status.REJECTED, "reason": reason, "identity": approval.identity},
+        )
+        transaction.on_commit(lambda: _enqueue("gate_delivery_send_task", delivery.pk))
+    return approval
+
+
+def gate_delivery_send(*, delivery_id: int) -> GateDelivery:
+    """Send a committed decision to Step Functions, once.
+
+    The outbox row is locked while sending, so two workers cannot both send it; a delivered
+    row is never sent again. A token Step Functions no longer accepts marks the gate expired.
+    A transient AWS error is recorded on the row (the page shows it) and then raised, so the
+    Celery task retries with backoff.
+    """
+    transient: AwsError | None = None
+    with transaction.atomic():
+        delivery = (
+            GateDelivery.objects.select_for_update().select_related("gate__execution__environment").get(pk=delivery_id)
+        )
+        if delivery.status != GateDelivery.Status.PENDING:
+            return delivery
+        gate = delivery.gate
+        env = gate.execution.environment
+        delivery.attempts += 1
+        delivery.last_attempt_at = timezone.now()
+        try:
+            target = _decision_target(environment=env, delivery=delivery)
+            if delivery.kind == GateDelivery.Kind.SUCCESS:
+                stepfunctions.task_success(target=target, task_token=gate.task_token, output=delivery.payload)
+            else:
+                stepfunctions.task_failure(
+                    target=target,
+                    task_token=gate.task_token,
+                    error=delivery.payload["error"],
+                    cause=delivery.payload.get("cause", ""),
+                )
+        except AwsError as exc:
+            delivery.last_error = f"{exc.code or 'error'}: {exc.message}"[:2000]
+            if exc.code in stepfunctions.TOKEN_GONE_CODES:
+                delivery.status = GateDelivery.Status.GONE
+                delivery.last_error = f"{exc.code}: Step Functions no longer accepts this gate's token"
+                Gate.objects.filter(pk=gate.pk).update(status=Gate.Status.EXPIRED, expired_reason=exc.code)
+            delivery.save()
+            if exc.permanent:
+                audit_record(
+                    actor=None,
+                    event_type="gate.delivery_failed",
+                    target=gate,
+                    environment=env.name,
+                    outcome=Outcome.FAILURE,
+                    after={"error": delivery.last_error, "kind": delivery.kind, "attempts": delivery.attempts},
+                )
+                return delivery
+            transient = exc
+        else:
+            delivery.status = GateDelivery.Status.DELIVERED
+            delivery.delivered_at = timezone.now()
+            delivery.last_error = ""
+            delivery.save()
+            audit_record(
+                actor=None,
+                event_type="gate.delivered",
+                target=gate,
+                environment=env.name,
+                after={
+                    "kind": delivery.get_kind_display(),
+                    "attempts": delivery.attempts,
+                    "ssm_parameter": gate.ssm_parameter,
+                },
+            )
+    if transient is not None:
+        raise transient
+    return delivery
+
+
+def _decision_target(*, environment: Environment, delivery: GateDelivery):
+    """Resume the execution as the approver: STS AssumeRole with SourceIdentity, so CloudTrail
+    records the person, not only the control plane's role."""
+    target = environment.aws_target()
+    if not environment.approval_role_arn:
+        return target
+    if delivery.kind == GateDelivery.Kind.SUCCESS:
+        person = delivery.payload["approvers"][-1]
+    else:
+        person = json.loads(delivery.payload.get("cause") or "{}").get("rejectedBy", {})
+    who = person.get("email") or person.get("username") or "unknown"
+    creds = sts.role_assume(
+        target=target,
+        role_arn=environment.approval_role_arn,
+        session_name=f"gate-{delivery.gate_id}",
+        source_identity=who,
+    )
+    return target.with_credentials(creds)
+
+
+def _enqueue(task_name: str, *args) -> None:
+    from migrations_app import tasks
+
+    getattr(tasks, task_name).delay(*args)

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from migrations_app import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("environments/<slug:name>/", views.environment_detail, name="environment-detail"),
+    path("environments/<slug:name>/start/", views.execution_start, name="execution-start"),
+    path("executions/<int:pk>/", views.execution_detail, name="execution-detail"),
+    path("executions/<int:pk>/live/", views.execution_live, name="execution-live"),
+    path("gates/<int:pk>/", views.gate_detail, name="gate-detail"),
+    path("gates/<int:pk>/decide/", views.gate_decide, name="gate-decide"),
+]

@@ -1,0 +1,144 @@
+"""``make demo``: the whole product on one machine, on embedded defaults.
+
+Starts the sandbox AWS and IdP, provisions the ``sandbox`` environment, then the web server,
+a Celery worker and Celery beat; prints the URL and the sign-ins. Ctrl-C stops everything.
+The sandbox AWS keeps its state in memory, so the demo database starts fresh each time too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from sandbox.processes import IDP_DIR, SandboxError, SandboxProcesses, port_open
+
+USERS = [
+    ("engineer", "engineers", "starts the cutover"),
+    ("approver1", "compliance-approvers", "approves gates"),
+    ("approver2", "compliance-approvers", "second approver"),
+    ("auditor", "auditors", "reads the audit trail"),
+    ("lead", "engineers + compliance-approvers", "may start, and approve others' cutovers"),
+    ("outsider", "(none)", "is refused everywhere"),
+]
+
+
+class Command(BaseCommand):
+    help = "Run the demo: sandbox AWS + IdP, web, Celery worker and beat. Ctrl-C stops all."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
+        parser.add_argument("--steps", default=os.environ.get("DEMO_STEPS", "10"))
+
+    def handle(self, *args, port: int, steps: str, **options):
+        started = time.monotonic()
+        logs = settings.VAR_DIR / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        if port_open(port):
+            raise CommandError(f"port {port} is in use; set DEMO_PORT to another port")
+        aws_port = int(settings.SANDBOX_AWS_ENDPOINT.rsplit(":", 1)[-1].strip("/"))
+        sandbox = SandboxProcesses(
+            aws_port=aws_port,
+            idp_port=settings.SANDBOX_IDP_PORT,
+            idp_redirect_uris=[
+                f"http://127.0.0.1:{port}/accounts/oidc/{settings.SSO_PROVIDER_ID}/login/callback/",
+                f"http://localhost:{port}/accounts/oidc/{settings.SSO_PROVIDER_ID}/login/callback/",
+            ],
+            log_dir=logs,
+        )
+        children: list[subprocess.Popen] = []
+        try:
+            sandbox.start()
+            self.stdout.write(f"sandbox AWS {sandbox.aws_endpoint}, IdP {sandbox.idp_issuer} (logs in {logs})")
+            call_command("provision", "sandbox", create_sandbox=True, steps=steps, stdout=self.stdout)
+            env = dict(os.environ, DJANGO_DEBUG="true")
+            env.setdefault("GATE_INTAKE_INTERVAL_SECONDS", "2")
+            env.setdefault("EXECUTION_SYNC_INTERVAL_SECONDS", "2")
+            manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+            celery = [sys.executable, "-m", "celery", "-A", "controlplane"]
+            for name, cmd in (
+                ("web", [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"]),
+                ("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"]),
+                ("beat", [*celery, "beat", "-l", "info", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]),
+            ):
+                log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+                children.append(
+                    subprocess.Popen(
+                        cmd,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        cwd=settings.BASE_DIR,
+                        start_new_session=True,
+                    )
+                )
+            deadline = time.monotonic() + 30
+            while not port_open(port):
+                if time.monotonic() > deadline or children[0].poll() is not None:
+                    raise CommandError(f"the web server did not start; see {logs / 'web.log'}")
+                time.sleep(0.2)
+            self._banner(port, time.monotonic() - started)
+            self._wait(sandbox, children)
+        except (SandboxError, KeyboardInterrupt) as exc:
+            if isinstance(exc, SandboxError):
+                raise CommandError(str(exc)) from exc
+        finally:
+            self.stdout.write("stopping demo processes...")
+            for child in children:
+                if child.poll() is None:
+                    try:
+                        os.killpg(child.pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+            for child in children:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.pid, signal.SIGKILL)
+            sandbox.stop()
+            self.stdout.write("demo stopped.")
+
+    def _wait(self, sandbox: SandboxProcesses, children: list[subprocess.Popen]) -> None:
+        stop = False
+
+        def _term(*_):
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _term)
+        names = ["web", "worker", "beat"]
+        while not stop:
+            for name, child in zip(names, children, strict=True):
+                if child.poll() is not None:
+                    raise CommandError(f"{name} exited with {child.returncode}; see var/logs/{name}.log")
+            if not sandbox.alive():
+                raise CommandError("the sandbox exited; see var/logs/moto.log and var/logs/idp.log")
+            time.sleep(0.5)
+
+    def _banner(self, port: int, seconds: float) -> None:
+        url = f"http://127.0.0.1:{port}/"
+        lines = [
+            "",
+            "=" * 72,
+            f"  Cutover control plane demo ready in {seconds:.1f} s:  {url}",
+            "",
+            "  Sign in through the sandbox IdP as (password = <user>-pass):",
+        ]
+        lines += [f"    {u:<10} {groups:<34} {what}" for u, groups, what in USERS]
+        lines += [
+            "",
+            "  Try it: sign in as engineer, open environment 'sandbox', Start cutover;",
+            "  sign out, sign in as approver1, open the waiting gate, Approve.",
+            f"  IdP users: {IDP_DIR / 'users.json'}",
+            "  Ctrl-C stops every process.",
+            "=" * 72,
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -16,6 +16,7 @@ os.environ.setdefault("CONTROLPLANE_VAR_DIR", os.path.join(os.path.dirname(__fil
 
 from controlplane.settings import *  # noqa: E402,F403
 
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - whitenoise warns when it is missing
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

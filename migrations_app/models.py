@@ -133,6 +133,11 @@ class Gate(models.Model):
     def is_open(self) -> bool:
         return self.status == self.Status.WAITING
 
+    @property
+    def target_share(self) -> int | None:
+        """The percentage of traffic this gate sends to the target (EU) region."""
+        return self.target_weights.get(self.execution.environment.target_region)
+
 
 class Approval(models.Model):
     """One person's decision on a gate, with the IdP identity it was made under."""

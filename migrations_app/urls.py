@@ -9,5 +9,6 @@ urlpatterns = [
     path("executions/<int:pk>/", views.execution_detail, name="execution-detail"),
     path("executions/<int:pk>/live/", views.execution_live, name="execution-live"),
     path("gates/<int:pk>/", views.gate_detail, name="gate-detail"),
+    path("gates/<int:pk>/live/", views.gate_live, name="gate-live"),
     path("gates/<int:pk>/decide/", views.gate_decide, name="gate-decide"),
 ]

@@ -106,6 +106,16 @@ def gate_detail(request, pk: int):
     return render(request, "migrations_app/gate_detail.html", _gate_context(request, gate))
 
 
+@role_required(*ANY_ROLE)
+def gate_live(request, pk: int):
+    """The live part of the gate page (status and delivery), polled by htmx."""
+    try:
+        gate = selectors.gate_get(pk=pk)
+    except Gate.DoesNotExist:
+        raise Http404("No such gate") from None
+    return render(request, "migrations_app/_gate_live.html", {"gate": gate})
+
+
 @require_POST
 @role_required(Role.APPROVER)
 def gate_decide(request, pk: int):

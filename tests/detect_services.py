@@ -1,7 +1,7 @@
 """Print shell exports pointing the tests at PostgreSQL and Redis when they are reachable.
 
 ``make test`` evaluates the output. Variables already set are left alone, so CI (which sets
-them) and a developer who wants SQLite (``DATABASE_URL=sqlite://``) decide for themselves.
+them) and a developer who wants SQLite (``DATABASE_URL=sqlite:///var/dev.sqlite3``) decide for themselves.
 """
 
 import os

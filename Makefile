@@ -29,7 +29,7 @@ demo: install
 # them (as .ci/run does), SQLite and an in-process broker otherwise.
 test: install
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	eval "$$($(PY) tests/detect_services.py)" && $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

@@ -26,6 +26,16 @@ class SandboxError(RuntimeError):
     pass
 
 
+def die_with_parent() -> None:
+    """preexec_fn: on Linux, the child gets SIGTERM when the process that started it dies, so a
+    killed test run or demo leaves no sandbox behind. A no-op elsewhere."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
@@ -119,6 +129,7 @@ class SandboxProcesses:
             stdout=out,
             stderr=err,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self._procs.append(proc)
         _wait_http(f"{self.aws_endpoint}/moto-api/data.json", timeout, proc)
@@ -136,7 +147,13 @@ class SandboxProcesses:
             env["IDP_REDIRECT_URIS"] = ",".join(self.idp_redirect_uris)
         out, err = self._out("idp")
         proc = subprocess.Popen(
-            [node, "server.js"], cwd=IDP_DIR, env=env, stdout=out, stderr=err, start_new_session=True
+            [node, "server.js"],
+            cwd=IDP_DIR,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self._procs.append(proc)
         _wait_http(f"{self.idp_issuer}/.well-known/openid-configuration", timeout, proc)

@@ -185,3 +185,9 @@ def test_two_approvers_clicking_at_once_deliver_once(environment, started_execut
     assert wait_for_execution(started_execution).status == "SUCCEEDED"
     history = stepfunctions.execution_history(target=environment.aws_target(), execution_arn=started_execution.arn)
     assert gate_successes(history) == 1
+
+
+def test_lead_may_approve_someone_elses_cutover(environment, started_execution, lead):
+    gate = wait_for_gate(environment, started_execution)
+    services.gate_approve(gate=gate, actor=lead)
+    assert wait_for_execution(started_execution).status == "SUCCEEDED"

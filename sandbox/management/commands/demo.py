@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from sandbox.processes import IDP_DIR, SandboxError, SandboxProcesses, port_open
+from sandbox.processes import IDP_DIR, SandboxError, SandboxProcesses, die_with_parent, port_open
 
 USERS = [
     ("engineer", "engineers", "starts the cutover"),
@@ -77,6 +77,7 @@ class Command(BaseCommand):
                         stderr=subprocess.STDOUT,
                         cwd=settings.BASE_DIR,
                         start_new_session=True,
+                        preexec_fn=die_with_parent,
                     )
                 )
             deadline = time.monotonic() + 30
@@ -93,10 +94,7 @@ class Command(BaseCommand):
             self.stdout.write("stopping demo processes...")
             for child in children:
                 if child.poll() is None:
-                    try:
-                        os.killpg(child.pid, signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
+                    child.terminate()  # each stops its own children (Celery's pool) gracefully
             for child in children:
                 try:
                     child.wait(timeout=15)

@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 import Provider from 'oidc-provider';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const HOST = '127.0.0.1';
+// Loopback by default (the demo and the tests run on one machine); a container sets
+// IDP_HOST=0.0.0.0 so that its published port reaches the server.
+const HOST = (process.env.IDP_HOST || '').trim() || '127.0.0.1';
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost']);
 
 // oidc-provider prints its "default X function called" notices with console.info (stdout).
@@ -41,7 +43,27 @@ if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 655
   process.exit(2);
 }
 const CLIENT_ID = process.env.IDP_CLIENT_ID || 'cutover-control-plane';
-const CLIENT_SECRET = process.env.IDP_CLIENT_SECRET || 'sandbox-secret';
+
+// IDP_CLIENT_SECRET, else the contents of the file IDP_CLIENT_SECRET_FILE (e.g. a compose
+// secret), else the sandbox default.
+function clientSecret() {
+  if (process.env.IDP_CLIENT_SECRET) return process.env.IDP_CLIENT_SECRET;
+  const file = process.env.IDP_CLIENT_SECRET_FILE;
+  if (!file) return 'sandbox-secret';
+  let secret;
+  try {
+    secret = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    console.error(`IDP_CLIENT_SECRET_FILE ${file}: cannot read the client secret: ${err.message}`);
+    process.exit(2);
+  }
+  if (!secret) {
+    console.error(`IDP_CLIENT_SECRET_FILE ${file}: the file is empty`);
+    process.exit(2);
+  }
+  return secret;
+}
+const CLIENT_SECRET = clientSecret();
 const REDIRECT_URIS = envList(
   'IDP_REDIRECT_URIS',
   'http://127.0.0.1:8000/accounts/oidc/sandbox/login/callback/,'
@@ -476,9 +498,15 @@ server.on('error', (err) => {
   process.exit(1);
 });
 
+// The default issuer names the listening address; for a wildcard one (0.0.0.0, ::), loopback.
+function defaultIssuer(port) {
+  const host = ['0.0.0.0', '::'].includes(HOST) ? '127.0.0.1' : HOST;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 server.listen(requestedPort, HOST, () => {
   const { port } = server.address();
-  const issuer = (process.env.IDP_ISSUER || `http://${HOST}:${port}`).replace(/\/+$/, '');
+  const issuer = (process.env.IDP_ISSUER || defaultIssuer(port)).replace(/\/+$/, '');
   try {
     loadUsers();
     provider = buildProvider(issuer);

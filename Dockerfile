@@ -36,6 +36,9 @@ COPY reconciliation/ reconciliation/
 # sandbox/idp/: the IdP has its own image (sandbox/idp/Dockerfile).
 COPY sandbox/*.py sandbox/
 COPY sandbox/management/ sandbox/management/
+COPY sandbox/moto_ext/ sandbox/moto_ext/
+# The CloudFormation templates and Lambda sources the deploy renders and uploads.
+COPY infra_templates/ infra_templates/
 COPY templates/ templates/
 COPY static/ static/
 

@@ -25,8 +25,9 @@ demo: install
 	DJANGO_DEBUG=true $(PY) manage.py migrate --verbosity 0
 	DJANGO_DEBUG=true $(PY) manage.py demo
 
-# The whole suite. Uses PostgreSQL and Redis when DATABASE_URL / CELERY_BROKER_URL point at
-# them (as .ci/run does), SQLite and an in-process broker otherwise.
+# The whole suite. Points DATABASE_URL / CELERY_BROKER_URL at PostgreSQL and Redis when they
+# are reachable and not set already (.ci/run sets them), SQLite and the filesystem broker
+# otherwise. Tasks run eagerly except in the test that starts a real worker.
 test: install
 	$(PY) -m ruff check .
 	eval "$$($(PY) tests/detect_services.py)" && $(PY) -m pytest $(PYTEST_ARGS)

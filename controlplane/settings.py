@@ -102,7 +102,11 @@ AUTHENTICATION_BACKENDS = [
 SSO_ENABLED = env_bool("SSO_ENABLED", True)
 SSO_PROVIDER_ID = env_str("SSO_PROVIDER_ID", "sandbox")
 SSO_PROVIDER_NAME = env_str("SSO_PROVIDER_NAME", "Sandbox IdP")
-SSO_SERVER_URL = env_str("SSO_SERVER_URL", "http://127.0.0.1:9400")
+SANDBOX_IDP_PORT = env_int("SANDBOX_IDP_PORT", 9400)
+SSO_SERVER_URL = env_str("SSO_SERVER_URL", f"http://127.0.0.1:{SANDBOX_IDP_PORT}")
+# Ask the IdP for a fresh sign-in every time (prompt=login): signing out of the app then
+# really lets another person sign in, and every session starts with a known auth_time.
+SSO_FORCE_LOGIN = env_bool("SSO_FORCE_LOGIN", True)
 SSO_CLIENT_ID = env_str("SSO_CLIENT_ID", "cutover-control-plane")
 SSO_CLIENT_SECRET = env_secret("SSO_CLIENT_SECRET", "sandbox-secret")
 # IdP group -> control-plane role. A role the IdP no longer grants is removed at sign-in.
@@ -125,6 +129,7 @@ SOCIALACCOUNT_PROVIDERS = {
                     "token_auth_method": "client_secret_post",
                     "scope": ["openid", "profile", "email", "groups"],
                     "oauth_pkce_enabled": True,
+                    "auth_params": {"prompt": "login"} if SSO_FORCE_LOGIN else {},
                 },
             }
         ],
@@ -172,6 +177,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 GATE_INTAKE_INTERVAL_SECONDS = env_float("GATE_INTAKE_INTERVAL_SECONDS", 5.0)
 EXECUTION_SYNC_INTERVAL_SECONDS = env_float("EXECUTION_SYNC_INTERVAL_SECONDS", 10.0)
+DEPLOYMENT_POLL_SECONDS = env_float("DEPLOYMENT_POLL_SECONDS", 5.0)
 # The one beat schedule of the product.
 CELERY_BEAT_SCHEDULE = {
     "gate-intake": {
@@ -182,12 +188,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "migrations_app.tasks.execution_sync_all_task",
         "schedule": timedelta(seconds=EXECUTION_SYNC_INTERVAL_SECONDS),
     },
+    "deployments-advance": {
+        "task": "migrations_app.tasks.deployments_advance_all_task",
+        "schedule": timedelta(seconds=60),
+    },
+    "s3-survey": {
+        "task": "migrations_app.tasks.s3_survey_all_task",
+        "schedule": timedelta(seconds=env_float("S3_SURVEY_INTERVAL_SECONDS", 600.0)),
+    },
 }
 
 # --- AWS -------------------------------------------------------------------------------
-# The sandbox AWS (moto server). Environments of kind "sandbox" use this endpoint.
+# The sandbox AWS (moto server): copied into an environment's endpoint when
+# `provision --create-sandbox` creates it. Any endpoint override uses dummy credentials.
 SANDBOX_AWS_ENDPOINT = env_str("SANDBOX_AWS_ENDPOINT", "http://127.0.0.1:5055")
-SANDBOX_IDP_PORT = env_int("SANDBOX_IDP_PORT", 9400)
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 3)
 AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 3.0)
 AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 25.0)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -14,7 +15,15 @@ class Environment(models.Model):
         SANDBOX = "sandbox", "Sandbox (moto)"
         AWS = "aws", "AWS account"
 
-    name = models.SlugField(max_length=64, unique=True)
+    # Every physical name derives from it; S3 bucket names (63 characters) set the limit:
+    # <name>-documents-<region>-<account id>.
+    name = models.CharField(
+        max_length=24,
+        unique=True,
+        validators=[
+            RegexValidator(r"^[a-z][a-z0-9-]*$", "Use lowercase letters, digits and hyphens, starting with a letter.")
+        ],
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SANDBOX)
     source_region = models.CharField(max_length=32, default="us-east-1")
     target_region = models.CharField(max_length=32, default="eu-central-1")
@@ -26,11 +35,20 @@ class Environment(models.Model):
     hosted_zone_id = models.CharField(max_length=64, blank=True)
     record_name = models.CharField(max_length=255)
     record_ttl = models.PositiveIntegerField(default=60)
-    source_endpoint = models.CharField(max_length=255, help_text="Record value for the source region.")
-    target_endpoint = models.CharField(max_length=255, help_text="Record value for the target region.")
+    # Record values of the weighted records: the regions' API domains, from the regional stacks.
+    source_endpoint = models.CharField(max_length=255, blank=True, help_text="Record value for the source region.")
+    target_endpoint = models.CharField(max_length=255, blank=True, help_text="Record value for the target region.")
     state_machine_arn = models.CharField(max_length=2048, blank=True)
     gate_queue_url = models.CharField(max_length=2048, blank=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)
+    # Target EU weight of each step of the deployed state machine, in percent.
+    plan_steps = models.JSONField(default=list, blank=True)
+    control_plane_principal_arn = models.CharField(
+        max_length=2048, blank=True, help_text="Principal allowed to assume the approval role (blank: the account)."
+    )
+    # Snapshot of the document buckets' replication gap, taken by a Celery job (never on page load).
+    s3_missing_objects = models.IntegerField(null=True, blank=True)
+    s3_surveyed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -53,6 +71,12 @@ class Environment(models.Model):
 
     def ssm_prefix(self) -> str:
         return f"/cutover/{self.name}"
+
+    def region_for(self, role: str) -> str:
+        return {"source": self.source_region, "target": self.target_region}[role]
+
+    def peer_of(self, region: str) -> str:
+        return self.target_region if region == self.source_region else self.source_region
 
 
 class Execution(models.Model):
@@ -172,6 +196,7 @@ class GateDelivery(models.Model):
         PENDING = "pending", "Delivering"
         DELIVERED = "delivered", "Delivered"
         GONE = "gone", "Token no longer valid"
+        FAILED = "failed", "Failed: needs attention"
 
     gate = models.OneToOneField(Gate, on_delete=models.PROTECT, related_name="delivery")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -181,7 +206,90 @@ class GateDelivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker owns the attempt until then.")
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for gate {self.gate_id}: {self.status}"
+
+
+class Deployment(models.Model):
+    """One deploy of an environment's stacks, in bootstrap order, through change sets."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        AWAITING_CONFIRMATION = "awaiting_confirmation", "Waiting for confirmation"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.RUNNING, Status.AWAITING_CONFIRMATION)
+
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    auto_confirm = models.BooleanField(
+        default=False, help_text="Execute each change set without a person confirming it."
+    )
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.RUNNING)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_advanced_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"deployment {self.pk} of {self.environment.name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class StackDeployment(models.Model):
+    """One stack of a deployment: its change set, the changes shown, the outcome and outputs."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CREATING_CHANGE_SET = "creating_change_set", "Creating change set"
+        AWAITING_CONFIRMATION = "awaiting_confirmation", "Waiting for confirmation"
+        EXECUTING = "executing", "Executing"
+        COMPLETE = "complete", "Complete"
+        NO_CHANGES = "no_changes", "No changes"
+        FAILED = "failed", "Failed"
+        NOT_RUN = "not_run", "Not run"
+
+    DONE = (Status.COMPLETE, Status.NO_CHANGES)
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="stacks")
+    order = models.PositiveSmallIntegerField()
+    stack_key = models.CharField(max_length=64)
+    template = models.CharField(max_length=128)
+    region = models.CharField(max_length=32)
+    stack_name = models.CharField(max_length=128)
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.PENDING)
+    change_set_id = models.CharField(max_length=2048, blank=True)
+    change_set_type = models.CharField(max_length=16, blank=True)
+    template_sha256 = models.CharField(max_length=64, blank=True)
+    parameters = models.JSONField(default=dict)
+    changes = models.JSONField(default=list)
+    outputs = models.JSONField(default=dict)
+    status_reason = models.TextField(blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "order"]
+        constraints = [models.UniqueConstraint(fields=["deployment", "stack_key"], name="stackdeployment_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.stack_name} ({self.region})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in self.DONE

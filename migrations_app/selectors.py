@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 
 from audit.models import AuditEvent
-from migrations_app.models import Approval, Environment, Execution, Gate
+from migrations_app.models import Approval, Deployment, Environment, Execution, Gate, StackDeployment
 
 
 def environment_list() -> QuerySet[Environment]:
@@ -57,3 +57,23 @@ def execution_audit_trail(*, execution: Execution) -> QuerySet[AuditEvent]:
         Q(target_type="migrations_app.execution", target_id=str(execution.pk))
         | Q(target_type="migrations_app.gate", target_id__in=gate_ids)
     ).order_by("id")
+
+
+def deployment_latest(*, environment: Environment) -> Deployment | None:
+    return (
+        Deployment.objects.filter(environment=environment)
+        .select_related("requested_by")
+        .prefetch_related(Prefetch("stacks", queryset=StackDeployment.objects.select_related("confirmed_by")))
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def stacks_deployed(*, environment: Environment) -> dict[str, StackDeployment]:
+    """The newest finished deployment of each stack, by stack key."""
+    latest: dict[str, StackDeployment] = {}
+    for stack in StackDeployment.objects.filter(
+        deployment__environment=environment, status__in=StackDeployment.DONE
+    ).order_by("deployment__created_at", "order"):
+        latest[stack.stack_key] = stack
+    return latest

@@ -10,15 +10,17 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from audit.models import Outcome
 from audit.services import audit_record
 from controlplane.accounts.models import Role
-from controlplane.aws import AwsError, iam, route53, sqs, stepfunctions, sts
+from controlplane.aws import AwsError, iam, route53, s3, sqs, stepfunctions, sts
 from migrations_app import statemachine
 from migrations_app.errors import CutoverError, GateMessageInvalid, NotAllowed
 from migrations_app.models import Approval, Environment, Execution, Gate, GateDelivery
@@ -32,7 +34,10 @@ log = logging.getLogger(__name__)
 def environment_create(*, actor, name: str, kind: str, **fields) -> Environment:
     with transaction.atomic():
         env = Environment(name=name, kind=kind, **fields)
-        env.full_clean()
+        try:
+            env.full_clean()
+        except ValidationError as exc:
+            raise CutoverError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
         env.save()
         audit_record(
             actor=actor,
@@ -59,10 +64,22 @@ def environment_provision_minimal(
     approval_role_arn = iam.role_ensure(
         target=target, name=f"{environment.name}-cutover-approvals", service_principal="states.amazonaws.com"
     )
+    dlq_url = sqs.queue_create(
+        target=target,
+        name=f"{environment.name}-cutover-gates-dlq",
+        attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+    )
+    # A message the consumer cannot use (malformed, unknown execution) moves aside after 5 tries.
     queue_url = sqs.queue_create(
         target=target,
         name=f"{environment.name}-cutover-gates",
-        attributes={"VisibilityTimeout": "30", "MessageRetentionPeriod": str(14 * 24 * 3600)},
+        attributes={
+            "VisibilityTimeout": "30",
+            "MessageRetentionPeriod": str(14 * 24 * 3600),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": sqs.queue_arn(target=target, queue_url=dlq_url), "maxReceiveCount": "5"}
+            ),
+        },
     )
     zone_id = route53.hosted_zone_ensure(target=target, name=environment.hosted_zone_name)
     existing = route53.weighted_records_list(target=target, hosted_zone_id=zone_id, name=environment.record_name)
@@ -90,6 +107,7 @@ def environment_provision_minimal(
         before = {"state_machine_arn": env.state_machine_arn, "gate_queue_url": env.gate_queue_url}
         env.gate_queue_url, env.hosted_zone_id, env.state_machine_arn = queue_url, zone_id, sm_arn
         env.approval_role_arn = env.approval_role_arn or approval_role_arn
+        env.plan_steps = [s.target_weight for s in steps]
         env.provisioned_at = timezone.now()
         env.save()
         audit_record(
@@ -126,7 +144,7 @@ def execution_start(*, environment: Environment, actor, plan: list[int] | None =
         if env.executions.filter(status__in=Execution.ACTIVE).exists():
             raise CutoverError(f"A cutover of {env.name} is already running; stop it or let it finish first.")
         name = f"{env.name}-{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-        execution = Execution.objects.create(environment=env, name=name, started_by=actor, plan=plan or [])
+        execution = Execution.objects.create(environment=env, name=name, started_by=actor, plan=plan or env.plan_steps)
         audit_record(
             actor=actor,
             event_type="execution.start",
@@ -206,6 +224,11 @@ def execution_sync(*, execution: Execution) -> Execution:
             row.status = status.status
             row.stopped_at = status.stopped_at
             row.error, row.cause = status.error[:256], status.cause
+            if status.status != Execution.Status.RUNNING:
+                # Nothing can resume an ended execution: its waiting gates offer no buttons.
+                Gate.objects.filter(execution=row, status=Gate.Status.WAITING).update(
+                    status=Gate.Status.EXPIRED, expired_reason=f"execution {status.status.lower()}"
+                )
             audit_record(
                 actor=None,
                 event_type="execution.finished" if status.status != Execution.Status.RUNNING else "execution.status",
@@ -420,43 +443,59 @@ def gate_reject(*, gate: Gate, actor, reason: str) -> Approval:
     return approval
 
 
+# How long one worker owns a delivery attempt. Longer than the slowest AWS call it makes
+# (connect + read timeouts, with botocore's own retries), so two workers never overlap.
+DELIVERY_LEASE_SECONDS = 120
+
+
 def gate_delivery_send(*, delivery_id: int) -> GateDelivery:
     """Send a committed decision to Step Functions, once.
 
-    The outbox row is locked while sending, so two workers cannot both send it; a delivered
-    row is never sent again. A token Step Functions no longer accepts marks the gate expired.
-    A transient AWS error is recorded on the row (the page shows it) and then raised, so the
-    Celery task retries with backoff.
+    A worker first claims the outbox row with a conditional update (a lease), then calls AWS
+    outside any transaction, then records the outcome; so no database lock is held while AWS
+    answers, and two workers cannot send the same decision at once. A delivered row is never
+    sent again. A token Step Functions no longer accepts marks the gate expired; another
+    permanent error marks the delivery failed for a person to look at. A transient error is
+    recorded on the row (the page shows it) and raised, so the Celery task retries with backoff.
     """
-    transient: AwsError | None = None
-    with transaction.atomic():
-        delivery = (
-            GateDelivery.objects.select_for_update().select_related("gate__execution__environment").get(pk=delivery_id)
+    now = timezone.now()
+    claimed = (
+        GateDelivery.objects.filter(pk=delivery_id, status=GateDelivery.Status.PENDING)
+        .filter(models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now))
+        .update(
+            lease_until=now + timedelta(seconds=DELIVERY_LEASE_SECONDS),
+            attempts=models.F("attempts") + 1,
+            last_attempt_at=now,
         )
-        if delivery.status != GateDelivery.Status.PENDING:
-            return delivery
-        gate = delivery.gate
-        env = gate.execution.environment
-        delivery.attempts += 1
-        delivery.last_attempt_at = timezone.now()
-        try:
-            target = _decision_target(environment=env, delivery=delivery)
-            if delivery.kind == GateDelivery.Kind.SUCCESS:
-                stepfunctions.task_success(target=target, task_token=gate.task_token, output=delivery.payload)
-            else:
-                stepfunctions.task_failure(
-                    target=target,
-                    task_token=gate.task_token,
-                    error=delivery.payload["error"],
-                    cause=delivery.payload.get("cause", ""),
-                )
-        except AwsError as exc:
-            delivery.last_error = f"{exc.code or 'error'}: {exc.message}"[:2000]
+    )
+    delivery = GateDelivery.objects.select_related("gate__execution__environment").get(pk=delivery_id)
+    if not claimed:
+        return delivery  # delivered, failed, or another worker holds the lease
+    gate = delivery.gate
+    env = gate.execution.environment
+    try:
+        target = _decision_target(environment=env, delivery=delivery)
+        if delivery.kind == GateDelivery.Kind.SUCCESS:
+            stepfunctions.task_success(target=target, task_token=gate.task_token, output=delivery.payload)
+        else:
+            stepfunctions.task_failure(
+                target=target,
+                task_token=gate.task_token,
+                error=delivery.payload["error"],
+                cause=delivery.payload.get("cause", ""),
+            )
+    except AwsError as exc:
+        error = _scrub(f"{exc.code or 'error'}: {exc.message}", gate.task_token)[:2000]
+        with transaction.atomic():
             if exc.code in stepfunctions.TOKEN_GONE_CODES:
-                delivery.status = GateDelivery.Status.GONE
-                delivery.last_error = f"{exc.code}: Step Functions no longer accepts this gate's token"
+                status = GateDelivery.Status.GONE
+                error = f"{exc.code}: Step Functions no longer accepts this gate's token"
                 Gate.objects.filter(pk=gate.pk).update(status=Gate.Status.EXPIRED, expired_reason=exc.code)
-            delivery.save()
+            elif exc.permanent:
+                status = GateDelivery.Status.FAILED
+            else:
+                status = GateDelivery.Status.PENDING
+            GateDelivery.objects.filter(pk=delivery.pk).update(status=status, last_error=error, lease_until=None)
             if exc.permanent:
                 audit_record(
                     actor=None,
@@ -464,29 +503,49 @@ def gate_delivery_send(*, delivery_id: int) -> GateDelivery:
                     target=gate,
                     environment=env.name,
                     outcome=Outcome.FAILURE,
-                    after={"error": delivery.last_error, "kind": delivery.kind, "attempts": delivery.attempts},
+                    after={"error": error, "kind": delivery.kind, "attempts": delivery.attempts},
                 )
-                return delivery
-            transient = exc
-        else:
-            delivery.status = GateDelivery.Status.DELIVERED
-            delivery.delivered_at = timezone.now()
-            delivery.last_error = ""
-            delivery.save()
-            audit_record(
-                actor=None,
-                event_type="gate.delivered",
-                target=gate,
-                environment=env.name,
-                after={
-                    "kind": delivery.get_kind_display(),
-                    "attempts": delivery.attempts,
-                    "ssm_parameter": gate.ssm_parameter,
-                },
-            )
-    if transient is not None:
-        raise transient
+        delivery.refresh_from_db()
+        if not exc.permanent:
+            raise
+        return delivery
+    with transaction.atomic():
+        GateDelivery.objects.filter(pk=delivery.pk).update(
+            status=GateDelivery.Status.DELIVERED, delivered_at=timezone.now(), last_error="", lease_until=None
+        )
+        audit_record(
+            actor=None,
+            event_type="gate.delivered",
+            target=gate,
+            environment=env.name,
+            after={
+                "kind": delivery.get_kind_display(),
+                "attempts": delivery.attempts,
+                "ssm_parameter": gate.ssm_parameter,
+            },
+        )
+    delivery.refresh_from_db()
     return delivery
+
+
+DELIVERY_STALLED_SECONDS = 60
+
+
+def gate_deliveries_stalled() -> list[int]:
+    """Pending deliveries nobody has tried for a while (their task was lost), oldest first."""
+    quiet = timezone.now() - timedelta(seconds=DELIVERY_STALLED_SECONDS)
+    return list(
+        GateDelivery.objects.filter(status=GateDelivery.Status.PENDING)
+        .filter(models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=timezone.now()))
+        .filter(models.Q(last_attempt_at__lt=quiet) | models.Q(last_attempt_at__isnull=True, created_at__lt=quiet))
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+
+
+def _scrub(text: str, token: str) -> str:
+    """AWS error messages may quote what they were sent; never store or show the token."""
+    return text.replace(token, "[task token]") if token else text
 
 
 def _decision_target(*, environment: Environment, delivery: GateDelivery):
@@ -510,6 +569,89 @@ def _decision_target(*, environment: Environment, delivery: GateDelivery):
 
 
 def _enqueue(task_name: str, *args) -> None:
+    """Queue a task after commit. If the broker is down the committed work stays safe: the
+    beat sweeps (outbox, deployments, executions) pick it up when the broker is back, so the
+    person who clicked sees their decision recorded, not an error page."""
     from migrations_app import tasks
 
-    getattr(tasks, task_name).delay(*args)
+    try:
+        getattr(tasks, task_name).delay(*args)
+    except Exception:  # noqa: BLE001 - kombu raises several types for an unreachable broker
+        log.exception("could not queue %s%r; the periodic sweep will pick it up", task_name, args)
+
+
+# --- S3 replication backfill ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentBuckets:
+    source: str
+    target: str
+
+
+def _document_buckets(environment: Environment) -> DocumentBuckets:
+    from migrations_app.deployments import outputs_known
+
+    outputs = outputs_known(environment=environment)
+    try:
+        return DocumentBuckets(
+            source=outputs["storage-source"]["DocumentBucketName"],
+            target=outputs["storage-target"]["DocumentBucketName"],
+        )
+    except KeyError:
+        raise CutoverError(
+            "The storage stacks are not deployed yet, so there are no document buckets to compare."
+        ) from None
+
+
+def _missing_keys(environment: Environment, buckets: DocumentBuckets) -> list[str]:
+    source = set(s3.object_keys(target=environment.aws_target(environment.source_region), bucket=buckets.source))
+    target = set(s3.object_keys(target=environment.aws_target(environment.target_region), bucket=buckets.target))
+    return sorted(source - target)
+
+
+def environment_s3_survey(*, environment: Environment) -> int:
+    """Snapshot how many documents exist in the source bucket but not in its replica (a
+    Celery job; the environment page shows the snapshot). Live replication only copies new
+    objects, so everything written before the replication rule shows up here."""
+    missing = len(_missing_keys(environment, _document_buckets(environment)))
+    Environment.objects.filter(pk=environment.pk).update(s3_missing_objects=missing, s3_surveyed_at=timezone.now())
+    return missing
+
+
+def environment_s3_backfill_request(*, environment: Environment, actor) -> None:
+    if not actor.has_role(Role.ENGINEER):
+        raise NotAllowed("Only engineers may start a backfill.")
+    buckets = _document_buckets(environment)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            event_type="s3.backfill_requested",
+            target=environment,
+            environment=environment.name,
+            after={"source": buckets.source, "target": buckets.target, "missing": environment.s3_missing_objects},
+        )
+        transaction.on_commit(lambda: _enqueue("s3_backfill_task", environment.pk))
+
+
+def environment_s3_backfill(*, environment: Environment) -> int:
+    """Copy every document missing from the replica, server side, then survey again.
+
+    Object by object (CopyObject), which suits up to some hundred thousand objects; S3 Batch
+    Replication is the tool beyond that and is not built yet.
+    """
+    buckets = _document_buckets(environment)
+    missing = _missing_keys(environment, buckets)
+    target = environment.aws_target(environment.target_region)
+    for key in missing:
+        s3.object_copy(target=target, source_bucket=buckets.source, key=key, destination_bucket=buckets.target)
+    remaining = environment_s3_survey(environment=environment)
+    audit_record(
+        actor=None,
+        event_type="s3.backfill_done",
+        target=environment,
+        environment=environment.name,
+        after={"copied": len(missing), "still_missing": remaining},
+        outcome=Outcome.SUCCESS if remaining == 0 else Outcome.FAILURE,
+    )
+    return len(missing)

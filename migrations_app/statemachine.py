@@ -32,23 +32,41 @@ def ssm_parameter_name(*, environment, execution_name: str, state_name: str) -> 
     return f"{environment.ssm_prefix()}/{execution_name}/{state_name}"
 
 
-def _change(*, environment, region: str, weight: int, value: str) -> dict:
-    return {
-        "Action": "UPSERT",
-        "ResourceRecordSet": {
-            "Name": environment.record_name,
-            "Type": "CNAME",
-            "SetIdentifier": region,
-            "Weight": weight,
-            "TTL": environment.record_ttl,
-            "ResourceRecords": [{"Value": value}],
-        },
+def _change(*, environment, region: str, weight: int, value: str, health_check_id: str = "") -> dict:
+    # An UPSERT replaces the whole record: repeat everything the routing stack set, the health
+    # check included, or the first shift would detach it.
+    record = {
+        "Name": environment.record_name,
+        "Type": "CNAME",
+        "SetIdentifier": region,
+        "Weight": weight,
+        "TTL": environment.record_ttl,
+        "ResourceRecords": [{"Value": value}],
     }
+    if health_check_id:
+        record["HealthCheckId"] = health_check_id
+    return {"Action": "UPSERT", "ResourceRecordSet": record}
 
 
-def definition_for(*, environment, steps: list[PlanStep], gate_timeout_seconds: int) -> dict:
+def definition_for(
+    *,
+    environment,
+    steps: list[PlanStep],
+    gate_timeout_seconds: int,
+    gate_queue_url: str | None = None,
+    hosted_zone_id: str | None = None,
+    source_value: str | None = None,
+    target_value: str | None = None,
+    health_check_ids: dict[str, str] | None = None,
+) -> dict:
+    """The ASL. Queue URL, zone id and record values default to the environment's; the
+    orchestration template passes CloudFormation references (``${GateQueue}``) instead."""
     if not steps:
         raise ValueError("a plan needs at least one step")
+    gate_queue_url = gate_queue_url or environment.gate_queue_url
+    hosted_zone_id = hosted_zone_id or environment.hosted_zone_id
+    source_value = source_value or environment.source_endpoint
+    target_value = target_value or environment.target_endpoint
     states: dict[str, dict] = {}
     for i, step in enumerate(steps, start=1):
         gate, shift, record = gate_state_name(i), f"Shift{i}", f"Record{i}"
@@ -59,7 +77,7 @@ def definition_for(*, environment, steps: list[PlanStep], gate_timeout_seconds: 
             "Comment": f"Step {i}: approval to shift to {step.target_weight} % in {environment.target_region}",
             "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
             "Parameters": {
-                "QueueUrl": environment.gate_queue_url,
+                "QueueUrl": gate_queue_url,
                 "MessageBody": {
                     "kind": "cutover-gate",
                     "taskToken.$": "$$.Task.Token",
@@ -81,7 +99,7 @@ def definition_for(*, environment, steps: list[PlanStep], gate_timeout_seconds: 
             "Comment": "The state machine is the only writer of the weighted records",
             "Resource": "arn:aws:states:::aws-sdk:route53:changeResourceRecordSets",
             "Parameters": {
-                "HostedZoneId": environment.hosted_zone_id,
+                "HostedZoneId": hosted_zone_id,
                 "ChangeBatch": {
                     "Comment": f"cutover step {i}",
                     "Changes": [
@@ -89,13 +107,15 @@ def definition_for(*, environment, steps: list[PlanStep], gate_timeout_seconds: 
                             environment=environment,
                             region=environment.source_region,
                             weight=weights[environment.source_region],
-                            value=environment.source_endpoint,
+                            value=source_value,
+                            health_check_id=(health_check_ids or {}).get(environment.source_region, ""),
                         ),
                         _change(
                             environment=environment,
                             region=environment.target_region,
                             weight=weights[environment.target_region],
-                            value=environment.target_endpoint,
+                            value=target_value,
+                            health_check_id=(health_check_ids or {}).get(environment.target_region, ""),
                         ),
                     ],
                 },

@@ -9,7 +9,7 @@ from celery import shared_task
 from audit.origin import system_origin
 from controlplane.aws import AwsError
 from migrations_app import services
-from migrations_app.models import Environment, Execution, GateDelivery
+from migrations_app.models import Environment, Execution
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,9 @@ def gate_intake_poll_task() -> dict:
                 continue
             for key, value in vars(counts).items():
                 totals[key] = totals.get(key, 0) + value
-        # The outbox sweep: a decision whose task was lost (worker died, broker down) is re-queued.
-        for delivery_id in GateDelivery.objects.filter(status=GateDelivery.Status.PENDING).values_list("pk", flat=True):
+        # The outbox sweep: a decision whose task was lost (worker died, broker down) is
+        # re-queued once it has been quiet for a while; the lease stops double sends.
+        for delivery_id in services.gate_deliveries_stalled():
             gate_delivery_send_task.delay(delivery_id)
     return totals
 
@@ -77,3 +78,86 @@ def execution_sync_all_task() -> int:
             except AwsError as exc:
                 log.warning("execution sync %s: %s", execution.name, exc)
     return synced
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def deployment_advance_task(self, deployment_id: int) -> str:
+    """Advance a deployment one step, then come back while it runs (a person confirming a
+    change set stops the chain; their confirmation starts it again)."""
+    from django.conf import settings
+
+    from migrations_app import deployments
+    from migrations_app.models import Deployment
+
+    with system_origin("deployment", request_id=self.request.id):
+        try:
+            result = deployments.deployment_advance(deployment_id=deployment_id)
+        except AwsError as exc:
+            log.warning("deployment %s: transient AWS error, will retry: %s", deployment_id, exc)
+            raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+    if result.deployment.status == Deployment.Status.RUNNING:
+        deployment_advance_task.apply_async((deployment_id,), countdown=settings.DEPLOYMENT_POLL_SECONDS)
+    return result.deployment.status
+
+
+@shared_task(acks_late=True)
+def deployments_advance_all_task() -> int:
+    """Beat safety net: restart the task chain of running deployments that stopped advancing
+    (a lost task, a worker that died), without doubling chains that are alive."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from migrations_app.models import Deployment
+
+    stale = timezone.now() - timedelta(seconds=max(30, 6 * settings.DEPLOYMENT_POLL_SECONDS))
+    running = list(
+        Deployment.objects.filter(status=Deployment.Status.RUNNING)
+        .filter(Q(last_advanced_at__lt=stale) | Q(last_advanced_at__isnull=True, created_at__lt=stale))
+        .values_list("pk", flat=True)
+    )
+    for deployment_id in running:
+        deployment_advance_task.delay(deployment_id)
+    return len(running)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def s3_backfill_task(self, environment_id: int) -> int:
+    with system_origin("s3-backfill", request_id=self.request.id):
+        environment = Environment.objects.get(pk=environment_id)
+        try:
+            return services.environment_s3_backfill(environment=environment)
+        except AwsError as exc:
+            if exc.permanent:
+                raise
+            raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+
+
+@shared_task(acks_late=True)
+def s3_survey_all_task() -> int:
+    """Beat: refresh the replication-gap snapshot of every deployed environment."""
+    from migrations_app.errors import CutoverError
+
+    surveyed = 0
+    with system_origin("s3-survey"):
+        for environment in Environment.objects.exclude(provisioned_at=None):
+            try:
+                services.environment_s3_survey(environment=environment)
+                surveyed += 1
+            except (AwsError, CutoverError) as exc:
+                log.info("s3 survey %s skipped: %s", environment.name, exc)
+    return surveyed
+
+
+@shared_task(acks_late=True)
+def s3_survey_task(environment_id: int) -> int | None:
+    from migrations_app.errors import CutoverError
+
+    with system_origin("s3-survey"):
+        try:
+            return services.environment_s3_survey(environment=Environment.objects.get(pk=environment_id))
+        except (AwsError, CutoverError) as exc:
+            log.info("s3 survey %s skipped: %s", environment_id, exc)
+            return None

@@ -9,10 +9,11 @@ from django.views.decorators.http import require_POST
 
 from controlplane.accounts.models import Role
 from controlplane.accounts.permissions import role_required
-from migrations_app import selectors, services
+from migrations_app import deployments, selectors, services
 from migrations_app.errors import CutoverError, NotAllowed
-from migrations_app.forms import ApproveForm, RejectForm
-from migrations_app.models import Environment, Execution, Gate
+from migrations_app.forms import ApproveForm, EnvironmentForm, RejectForm
+from migrations_app.models import Environment, Execution, Gate, StackDeployment
+from migrations_app.stacks import BOOTSTRAP_ORDER
 
 ANY_ROLE = (Role.ENGINEER, Role.APPROVER, Role.AUDITOR)
 
@@ -33,10 +34,71 @@ def home(request):
 @role_required(*ANY_ROLE)
 def environment_detail(request, name: str):
     environment = get_object_or_404(Environment, name=name)
+    from migrations_app.template_policy import template_policy_check
+
     return render(
         request,
         "migrations_app/environment_detail.html",
-        {"environment": environment, "executions": selectors.execution_list(environment=environment)},
+        {
+            "environment": environment,
+            "executions": selectors.execution_list(environment=environment),
+            "deployment": selectors.deployment_latest(environment=environment),
+            "stacks_deployed": selectors.stacks_deployed(environment=environment),
+            "bootstrap_order": [(s, environment.region_for(s.region_role)) for s in BOOTSTRAP_ORDER],
+            "policy_findings": template_policy_check(),
+        },
+    )
+
+
+@role_required(Role.ENGINEER)
+def environment_create(request):
+    form = EnvironmentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if Environment.objects.filter(name=form.cleaned_data["name"]).exists():
+            form.add_error("name", "An environment with this name exists.")
+        else:
+            env = services.environment_create(actor=request.user, **form.cleaned_data)
+            messages.success(request, f"Environment {env.name} created. Deploy its stacks next.")
+            return redirect("environment-detail", name=env.name)
+    return render(request, "migrations_app/environment_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_POST
+@role_required(Role.ENGINEER)
+def deployment_create(request, name: str):
+    environment = get_object_or_404(Environment, name=name)
+    stack_key = request.POST.get("stack", "")
+    try:
+        deployments.deployment_start(
+            environment=environment, actor=request.user, stack_keys=[stack_key] if stack_key else None
+        )
+    except CutoverError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Deployment started: change sets are being created in bootstrap order.")
+    return redirect("environment-detail", name=name)
+
+
+@require_POST
+@role_required(Role.ENGINEER)
+def stack_confirm(request, pk: int):
+    stack = get_object_or_404(StackDeployment.objects.select_related("deployment__environment"), pk=pk)
+    try:
+        deployments.stack_deployment_confirm(stack=stack, actor=request.user)
+    except CutoverError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Executing the change set of {stack.stack_name}.")
+    return redirect("environment-detail", name=stack.deployment.environment.name)
+
+
+@role_required(*ANY_ROLE)
+def environment_deployment_live(request, name: str):
+    environment = get_object_or_404(Environment, name=name)
+    return render(
+        request,
+        "migrations_app/_deployment_live.html",
+        {"environment": environment, "deployment": selectors.deployment_latest(environment=environment)},
     )
 
 
@@ -142,3 +204,16 @@ def gate_decide(request, pk: int):
         gate = selectors.gate_get(pk=pk)
         return render(request, "migrations_app/gate_detail.html", _gate_context(request, gate), status=status)
     return redirect("gate-detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.ENGINEER)
+def s3_backfill(request, name: str):
+    environment = get_object_or_404(Environment, name=name)
+    try:
+        services.environment_s3_backfill_request(environment=environment, actor=request.user)
+    except CutoverError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Backfill started: missing documents are being copied to the replica bucket.")
+    return redirect("environment-detail", name=name)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 IDP_DIR = Path(__file__).resolve().parent / "idp"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 
 
@@ -122,9 +123,12 @@ class SandboxProcesses:
     def start_aws(self, *, timeout: float = 30) -> None:
         self._check_free(self.aws_port, "sandbox AWS")
         env = dict(os.environ, MOTO_PORT=str(self.aws_port))  # Step Functions integrations call back here
+        # moto's server with the sandbox's CloudFormation extensions (sandbox/moto_ext), importable
+        # whatever the caller's working directory.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_DIR), env.get("PYTHONPATH", "")) if p)
         out, err = self._out("moto")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.aws_port)],
+            [sys.executable, "-m", "sandbox.moto_server", "-H", LOOPBACK, "-p", str(self.aws_port)],
             env=env,
             stdout=out,
             stderr=err,

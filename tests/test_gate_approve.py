@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -141,9 +142,14 @@ def test_delivery_is_sent_once_even_when_the_task_runs_twice(environment, starte
 
 def test_a_token_step_functions_no_longer_accepts_expires_the_gate(environment, started_execution, approver1):
     gate = wait_for_gate(environment, started_execution)
-    # Another party resolved the task (or it timed out); the execution finishes without us.
+    # Another party resolved the task (or it timed out); the execution finishes in AWS before
+    # the control plane has noticed.
     stepfunctions.task_success(target=environment.aws_target(), task_token=gate.task_token, output={"decision": "x"})
-    wait_for_execution(started_execution)
+    for _ in range(50):
+        status = stepfunctions.execution_describe(target=environment.aws_target(), execution_arn=started_execution.arn)
+        if status.status != "RUNNING":
+            break
+        time.sleep(0.2)
 
     services.gate_approve(gate=gate, actor=approver1)
 
@@ -191,3 +197,18 @@ def test_lead_may_approve_someone_elses_cutover(environment, started_execution, 
     gate = wait_for_gate(environment, started_execution)
     services.gate_approve(gate=gate, actor=lead)
     assert wait_for_execution(started_execution).status == "SUCCEEDED"
+
+
+def test_when_the_execution_ends_its_waiting_gates_expire(environment, started_execution, approver1, client):
+    gate = wait_for_gate(environment, started_execution)
+    stepfunctions.execution_stop(
+        target=environment.aws_target(), execution_arn=started_execution.arn, error="Stopped", cause="test"
+    )
+    stepfunctions.task_failure(target=environment.aws_target(), task_token=gate.task_token, error="Stopped", cause="")
+    wait_for_execution(started_execution)
+    gate.refresh_from_db()
+    assert gate.status == Gate.Status.EXPIRED
+    client.force_login(approver1)
+    page = client.get(f"/gates/{gate.pk}/").content.decode()
+    assert ">Approve</button>" not in page
+    assert "Expired" in page

@@ -25,6 +25,16 @@ def _fqdn(name: str) -> str:
     return name if name.endswith(".") else name + "."
 
 
+def hosted_zone_find(*, target: AwsTarget, name: str) -> str | None:
+    """The id of the hosted zone ``name``, or None."""
+    with translated(SERVICE, "ListHostedZonesByName"):
+        zones = client(SERVICE, target).list_hosted_zones_by_name(DNSName=_fqdn(name)).get("HostedZones", [])
+    for zone in zones:
+        if zone["Name"] == _fqdn(name):
+            return zone["Id"].split("/")[-1]
+    return None
+
+
 def hosted_zone_ensure(*, target: AwsTarget, name: str) -> str:
     """The id of the public hosted zone ``name``, created if missing."""
     r53 = client(SERVICE, target)

@@ -1,57 +1,95 @@
+"""``manage.py provision ENVIRONMENT``: deploy every stack in bootstrap order, printing each
+stack's outcome; exits non-zero on the first failure. Change sets are executed without a
+person confirming them (the CLI is the confirmation)."""
+
 import getpass
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.origin import system_origin
 from controlplane.aws import AwsError
-from migrations_app import services
-from migrations_app.models import Environment
-from migrations_app.statemachine import PlanStep
-
-
-def parse_steps(raw: str) -> list[PlanStep]:
-    try:
-        weights = [int(x) for x in raw.split(",") if x.strip()]
-    except ValueError:
-        raise CommandError(f"--steps {raw!r}: give EU weights in percent, e.g. 10,25,50,90,100") from None
-    if not weights or any(not 0 <= w <= 100 for w in weights):
-        raise CommandError(f"--steps {raw!r}: each weight must be between 0 and 100")
-    return [PlanStep(target_weight=w) for w in weights]
+from migrations_app import deployments, services
+from migrations_app.errors import CutoverError
+from migrations_app.models import Deployment, Environment, StackDeployment
 
 
 class Command(BaseCommand):
-    help = "Provision an environment's cutover stack (gate queue, weighted records, state machine)."
+    help = "Deploy an environment's stacks with CloudFormation change sets, in bootstrap order, across both regions."
 
     def add_arguments(self, parser):
         parser.add_argument("environment", help="environment name")
         parser.add_argument(
             "--create-sandbox", action="store_true", help="create the environment first, pointing at the sandbox AWS"
         )
-        parser.add_argument("--steps", default="10", help="EU weight of each step, in percent (default: 10)")
+        parser.add_argument("--stacks", default="", help="comma-separated stack keys (default: all, in order)")
+        parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the whole deployment")
 
-    def handle(self, *args, environment, create_sandbox, steps, **options):
-        plan = parse_steps(steps)
+    def handle(self, *args, environment, create_sandbox, stacks, timeout, **options):
         with system_origin(f"cli:{getpass.getuser()}:provision"):
             env = Environment.objects.filter(name=environment).first()
             if env is None:
                 if not create_sandbox:
                     raise CommandError(f"no environment named {environment!r}; use --create-sandbox to make one")
-                env = services.environment_create(
-                    actor=None,
-                    name=environment,
-                    kind=Environment.Kind.SANDBOX,
-                    aws_endpoint_url=settings.SANDBOX_AWS_ENDPOINT,
-                    hosted_zone_name="cutover.example.com",
-                    record_name="api.cutover.example.com",
-                    source_endpoint="api.us-east-1.cutover.example.com",
-                    target_endpoint="api.eu-central-1.cutover.example.com",
-                )
-                self.stdout.write(f"created environment {env.name} -> {env.aws_endpoint_url}")
+                env = self._create_sandbox(environment)
             try:
-                env = services.environment_provision_minimal(environment=env, actor=None, steps=plan)
-            except AwsError as exc:
-                raise CommandError(f"provisioning {env.name} failed: {exc}") from exc
+                deployment = deployments.deployment_start(
+                    environment=env,
+                    actor=None,
+                    stack_keys=[s.strip() for s in stacks.split(",") if s.strip()] or None,
+                    auto_confirm=True,
+                    enqueue=False,
+                )
+            except CutoverError as exc:
+                raise CommandError(str(exc)) from exc
+            deployment = self._drive(deployment, timeout)
+        if deployment.status != Deployment.Status.SUCCEEDED:
+            raise CommandError(f"deployment {deployment.pk} failed: {deployment.error}")
+        env.refresh_from_db()
         self.stdout.write(self.style.SUCCESS(f"provisioned {env.name}: state machine {env.state_machine_arn}"))
-        self.stdout.write(f"  gate queue {env.gate_queue_url}")
-        self.stdout.write(f"  weighted records {env.record_name} in zone {env.hosted_zone_id}")
+
+    def _create_sandbox(self, name: str) -> Environment:
+        if not settings.SANDBOX_ENABLED:
+            raise CommandError("the sandbox is switched off (SANDBOX_ENABLED=false)")
+        from sandbox.bootstrap import account_bootstrap
+
+        env = services.environment_create(
+            actor=None,
+            name=name,
+            kind=Environment.Kind.SANDBOX,
+            aws_endpoint_url=settings.SANDBOX_AWS_ENDPOINT,
+            hosted_zone_name="cutover.example.com",
+            record_name="api.cutover.example.com",
+        )
+        account_bootstrap(endpoint=env.aws_endpoint_url, hosted_zone_name=env.hosted_zone_name)
+        self.stdout.write(f"created environment {env.name} -> {env.aws_endpoint_url}")
+        return env
+
+    def _drive(self, deployment: Deployment, timeout: float) -> Deployment:
+        deadline = time.monotonic() + timeout
+        reported: set[int] = set()
+        while True:
+            try:
+                result = deployments.deployment_advance(deployment_id=deployment.pk)
+            except AwsError as exc:  # transient: wait and try again, as the Celery task would
+                self.stderr.write(f"  AWS is not answering ({exc.code}); retrying")
+                time.sleep(2)
+                continue
+            deployment = result.deployment
+            for stack in deployment.stacks.all():
+                if stack.pk in reported or stack.status not in (*StackDeployment.DONE, StackDeployment.Status.FAILED):
+                    continue
+                reported.add(stack.pk)
+                changes = f", {len(stack.changes)} change(s)" if stack.changes else ""
+                line = f"  {stack.stack_name:<32} {stack.region:<14} {stack.get_status_display()}{changes}"
+                if stack.status == StackDeployment.Status.FAILED:
+                    self.stdout.write(self.style.ERROR(line + f": {stack.status_reason}"))
+                else:
+                    self.stdout.write(line)
+            if not deployment.is_active:
+                return deployment
+            if time.monotonic() > deadline:
+                raise CommandError(f"deployment {deployment.pk} still running after {timeout:.0f}s")
+            if result.stack is None or result.stack.status not in (StackDeployment.Status.PENDING,):
+                time.sleep(0.3 if deployment.environment.kind == Environment.Kind.SANDBOX else 5)

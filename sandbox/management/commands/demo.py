@@ -35,9 +35,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
-        parser.add_argument("--steps", default=os.environ.get("DEMO_STEPS", "10"))
 
-    def handle(self, *args, port: int, steps: str, **options):
+    def handle(self, *args, port: int, **options):
         started = time.monotonic()
         logs = settings.VAR_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -57,7 +56,7 @@ class Command(BaseCommand):
         try:
             sandbox.start()
             self.stdout.write(f"sandbox AWS {sandbox.aws_endpoint}, IdP {sandbox.idp_issuer} (logs in {logs})")
-            call_command("provision", "sandbox", create_sandbox=True, steps=steps, stdout=self.stdout)
+            call_command("provision", "sandbox", create_sandbox=True, stdout=self.stdout)
             env = dict(os.environ, DJANGO_DEBUG="true")
             env.setdefault("GATE_INTAKE_INTERVAL_SECONDS", "2")
             env.setdefault("EXECUTION_SYNC_INTERVAL_SECONDS", "2")
@@ -133,7 +132,7 @@ class Command(BaseCommand):
         lines += [
             "",
             "  Try it: sign in as engineer, open environment 'sandbox', Start cutover;",
-            "  sign out, sign in as approver1, open the waiting gate, Approve.",
+            "  sign out, sign in as approver1, open the waiting gate, Approve (five steps: 10 → 100 %).",
             f"  IdP users: {IDP_DIR / 'users.json'}",
             "  Ctrl-C stops every process.",
             "=" * 72,

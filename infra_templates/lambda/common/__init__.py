@@ -1,0 +1,1 @@
+"""Code shared by the Lambda functions; packaged into each function's zip (see ../README.md)."""

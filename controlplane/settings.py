@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "controlplane.accounts.context_processors.roles",
+                "migrations_app.context_processors.alerts",
             ],
         },
     },
@@ -177,6 +178,31 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 GATE_INTAKE_INTERVAL_SECONDS = env_float("GATE_INTAKE_INTERVAL_SECONDS", 5.0)
 EXECUTION_SYNC_INTERVAL_SECONDS = env_float("EXECUTION_SYNC_INTERVAL_SECONDS", 10.0)
+# --- the cutover ------------------------------------------------------------------------
+# The default plan of a new environment (each environment's plan is data after that).
+CUTOVER_DEFAULT_STEPS = env_list("CUTOVER_DEFAULT_STEPS", ["0", "10", "25", "50", "90", "100"])
+CUTOVER_DEFAULT_SOAK_SECONDS = env_int("CUTOVER_DEFAULT_SOAK_SECONDS", 600)
+CUTOVER_WINDOW_SECONDS = env_int("CUTOVER_WINDOW_SECONDS", 72 * 3600)
+# Route 53 TTL 60 s must be in place this long before the first weight shift (runbook).
+GATE_TTL_SETTLE_SECONDS = env_int("GATE_TTL_SETTLE_SECONDS", 24 * 3600)
+# An approval needs an IdP sign-in this recent (id_token auth_time), else a fresh one.
+APPROVAL_FRESH_AUTH_SECONDS = env_int("APPROVAL_FRESH_AUTH_SECONDS", 15 * 60)
+# Watchdog thresholds: a gate waiting past its SLA alerts, past the escalation it escalates;
+# an execution running with no open gate (and not in a soak or window wait) alerts too.
+GATE_SLA_SECONDS = env_int("GATE_SLA_SECONDS", 3600)
+GATE_ESCALATE_SECONDS = env_int("GATE_ESCALATE_SECONDS", 4 * 3600)
+EXECUTION_NO_GATE_SECONDS = env_int("EXECUTION_NO_GATE_SECONDS", 1800)
+WATCHDOG_INTERVAL_SECONDS = env_float("WATCHDOG_INTERVAL_SECONDS", 60.0)
+EVIDENCE_REFRESH_SECONDS = env_float("EVIDENCE_REFRESH_SECONDS", 60.0)
+# E-mail for alerts (to the people holding the role). Console output unless configured.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cutover-control-plane@localhost")
+
 DEPLOYMENT_POLL_SECONDS = env_float("DEPLOYMENT_POLL_SECONDS", 5.0)
 # The one beat schedule of the product.
 CELERY_BEAT_SCHEDULE = {
@@ -191,6 +217,14 @@ CELERY_BEAT_SCHEDULE = {
     "deployments-advance": {
         "task": "migrations_app.tasks.deployments_advance_all_task",
         "schedule": timedelta(seconds=60),
+    },
+    "cutover-watchdog": {
+        "task": "migrations_app.tasks.cutover_watchdog_task",
+        "schedule": timedelta(seconds=WATCHDOG_INTERVAL_SECONDS),
+    },
+    "gate-evidence": {
+        "task": "migrations_app.tasks.gate_evidence_refresh_all_task",
+        "schedule": timedelta(seconds=EVIDENCE_REFRESH_SECONDS),
     },
     "s3-survey": {
         "task": "migrations_app.tasks.s3_survey_all_task",
@@ -207,6 +241,7 @@ AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 3.0)
 AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 25.0)
 # A gate task waits at most this long for a decision before Step Functions times it out.
 GATE_TIMEOUT_SECONDS = env_int("GATE_TIMEOUT_SECONDS", 24 * 3600)
+
 
 # --- the rest ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"

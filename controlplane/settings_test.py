@@ -12,6 +12,12 @@ os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+# A short plan for tests: 10 % (one approver), 100 % (two), a one-second window, no soak.
+os.environ.setdefault("CUTOVER_DEFAULT_STEPS", "10,100")
+os.environ.setdefault("CUTOVER_DEFAULT_SOAK_SECONDS", "0")
+os.environ.setdefault("CUTOVER_WINDOW_SECONDS", "1")
+os.environ.setdefault("GATE_TTL_SETTLE_SECONDS", "0")
+os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 os.environ.setdefault("CONTROLPLANE_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 
 from controlplane.settings import *  # noqa: E402,F403

@@ -11,22 +11,22 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import Outcome
 from audit.services import audit_record
 from controlplane.accounts.models import Role
 from controlplane.aws import AwsError, cloudformation, route53, s3
-from migrations_app import rendering, statemachine
+from migrations_app import plans, rendering
 from migrations_app.errors import CutoverError, NotAllowed
 from migrations_app.models import Deployment, Environment, StackDeployment
 from migrations_app.stacks import BOOTSTRAP_ORDER, STACKS_BY_KEY
 
 log = logging.getLogger(__name__)
-# The plan the orchestration stack's state machine is generated from, until plans are data.
-DEFAULT_STEPS = [statemachine.PlanStep(target_weight=w) for w in (10, 25, 50, 90, 100)]
 
 
 def _check_engineer(actor) -> None:
@@ -34,8 +34,8 @@ def _check_engineer(actor) -> None:
         raise NotAllowed("Only engineers may deploy stacks.")
 
 
-def outputs_known(*, environment: Environment, deployment: Deployment | None = None) -> dict[str, dict]:
-    """The newest outputs of every stack of the environment (this deployment's first)."""
+def outputs_known(*, environment: Environment) -> dict[str, dict]:
+    """The newest outputs of every stack of the environment."""
     known: dict[str, dict] = {}
     done = (
         StackDeployment.objects.filter(deployment__environment=environment, status__in=StackDeployment.DONE)
@@ -114,28 +114,63 @@ def deployment_start(
 
 
 def stack_deployment_confirm(*, stack: StackDeployment, actor) -> StackDeployment:
-    """A person confirms a change set they have seen: execute it."""
+    """A person confirms a change set they have seen: execute it.
+
+    The confirmation is claimed by a conditional update (two clicks execute once); AWS is
+    called outside any transaction; a refusal by AWS fails the stack with its reason.
+    """
     _check_engineer(actor)
-    with transaction.atomic():
-        stack = StackDeployment.objects.select_for_update().select_related("deployment__environment").get(pk=stack.pk)
-        if stack.status != StackDeployment.Status.AWAITING_CONFIRMATION:
-            raise CutoverError(
-                f"{stack.stack_name} is {stack.get_status_display().lower()}; there is nothing to confirm."
-            )
-        env = stack.deployment.environment
+    claimed = StackDeployment.objects.filter(pk=stack.pk, status=StackDeployment.Status.AWAITING_CONFIRMATION).update(
+        status=StackDeployment.Status.EXECUTING, confirmed_by=actor
+    )
+    stack = StackDeployment.objects.select_related("deployment__environment").get(pk=stack.pk)
+    if not claimed:
+        raise CutoverError(f"{stack.stack_name} is {stack.get_status_display().lower()}; there is nothing to confirm.")
+    deployment, env = stack.deployment, stack.deployment.environment
+    try:
         cloudformation.change_set_execute(target=env.aws_target(stack.region), change_set_id=stack.change_set_id)
-        stack.status, stack.confirmed_by = StackDeployment.Status.EXECUTING, actor
-        stack.save(update_fields=["status", "confirmed_by"])
-        Deployment.objects.filter(pk=stack.deployment_id).update(status=Deployment.Status.RUNNING)
+    except AwsError as exc:
+        with transaction.atomic():
+            _stack_fail(deployment, stack, f"executing the change set failed: {exc}")
+        raise CutoverError(f"AWS refused to execute the change set of {stack.stack_name}: {exc.message}") from exc
+    with transaction.atomic():
+        Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.Status.RUNNING)
         audit_record(
             actor=actor,
             event_type="deployment.confirm",
-            target=stack.deployment,
+            target=deployment,
             environment=env.name,
             after={"stack": stack.stack_name, "region": stack.region, "changes": len(stack.changes)},
         )
-        transaction.on_commit(lambda: _enqueue_advance(stack.deployment_id))
+        transaction.on_commit(lambda: _enqueue_advance(deployment.pk))
     return stack
+
+
+def deployment_cancel(*, deployment: Deployment, actor, reason: str) -> Deployment:
+    """Abandon a deployment that waits for a confirmation nobody will give, or whose driver
+    died: the stacks not yet executed are not run; a stack executing in AWS carries on there
+    (CloudFormation cannot be stopped mid-way) and shows in the next deployment."""
+    _check_engineer(actor)
+    reason = (reason or "").strip() or "cancelled"
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().select_related("environment").get(pk=deployment.pk)
+        if not deployment.is_active:
+            raise CutoverError(f"Deployment {deployment.pk} is {deployment.get_status_display().lower()} already.")
+        now = timezone.now()
+        deployment.stacks.exclude(status__in=(*StackDeployment.DONE, StackDeployment.Status.FAILED)).update(
+            status=StackDeployment.Status.NOT_RUN, status_reason=f"cancelled: {reason}"[:4000], finished_at=now
+        )
+        deployment.status, deployment.finished_at = Deployment.Status.FAILED, now
+        deployment.error = f"cancelled by {actor.username if actor else 'the command line'}: {reason}"[:4000]
+        deployment.save()
+        audit_record(
+            actor=actor,
+            event_type="deployment.cancel",
+            target=deployment,
+            environment=deployment.environment.name,
+            after={"reason": reason},
+        )
+    return deployment
 
 
 @dataclass(frozen=True)
@@ -144,24 +179,39 @@ class AdvanceResult:
     stack: StackDeployment | None  # the stack that moved, if any
 
 
+# One advancer at a time per deployment: a lease claimed by conditional update, longer than
+# one step's AWS calls. No database lock is held while AWS answers.
+ADVANCE_LEASE_SECONDS = 120
+
+
 def deployment_advance(*, deployment_id: int) -> AdvanceResult:
     """Move the deployment one step. Transient AWS errors propagate (the caller retries)."""
-    with transaction.atomic():
-        deployment = Deployment.objects.select_for_update().select_related("environment").get(pk=deployment_id)
-        if not deployment.is_active:
-            return AdvanceResult(deployment, None)
-        Deployment.objects.filter(pk=deployment.pk).update(last_advanced_at=timezone.now())
+    now = timezone.now()
+    claimed = (
+        Deployment.objects.filter(pk=deployment_id, status__in=Deployment.ACTIVE)
+        .filter(Q(advance_lease_until__isnull=True) | Q(advance_lease_until__lt=now))
+        .update(advance_lease_until=now + timedelta(seconds=ADVANCE_LEASE_SECONDS), last_advanced_at=now)
+    )
+    deployment = Deployment.objects.select_related("environment").get(pk=deployment_id)
+    if not claimed:
+        return AdvanceResult(deployment, None)
+    try:
         stack = deployment.stacks.exclude(status__in=StackDeployment.DONE).order_by("order").first()
         if stack is None:
-            _deployment_succeed(deployment)
+            with transaction.atomic():
+                _deployment_succeed(deployment)
             return AdvanceResult(deployment, None)
         try:
             _stack_step(deployment, stack)
         except (AwsError, rendering.RenderError) as exc:
             if isinstance(exc, AwsError) and not exc.permanent:
                 raise
-            _stack_fail(deployment, stack, str(exc))
+            with transaction.atomic():
+                _stack_fail(deployment, stack, str(exc))
+        deployment.refresh_from_db()
         return AdvanceResult(deployment, stack)
+    finally:
+        Deployment.objects.filter(pk=deployment_id).update(advance_lease_until=None)
 
 
 def _stack_step(deployment: Deployment, stack: StackDeployment) -> None:
@@ -208,7 +258,7 @@ def _change_set_create(deployment: Deployment, stack: StackDeployment) -> None:
     env = deployment.environment
     spec = STACKS_BY_KEY[stack.stack_key]
     target = env.aws_target(stack.region)
-    outputs = outputs_known(environment=env, deployment=deployment)
+    outputs = outputs_known(environment=env)
     artifacts = None
     if spec.template == "regional.yaml":
         bucket = rendering._out(outputs, f"storage-{spec.region_role}", "ArtifactsBucketName")
@@ -232,7 +282,12 @@ def _change_set_create(deployment: Deployment, stack: StackDeployment) -> None:
         current_weights=weights,
         hosted_zone_id=zone_id,
     )
-    body = rendering.template_body(spec=spec, environment=env, outputs=outputs, steps=DEFAULT_STEPS)
+    plan_row = env.plans.order_by("-version").first()
+    if plan_row is None:
+        raise rendering.RenderError(f"environment {env.name} has no cutover plan")
+    body = rendering.template_body(
+        spec=spec, environment=env, outputs=outputs, plan=plans.plan_from_row(plan_row), plan_version=plan_row.version
+    )
     existing = cloudformation.stack_describe(target=target, name=stack.stack_name)
     if existing is not None and existing.status == "ROLLBACK_COMPLETE":
         raise rendering.RenderError(
@@ -250,6 +305,8 @@ def _change_set_create(deployment: Deployment, stack: StackDeployment) -> None:
         description=f"cutover control plane deployment {deployment.pk}",
     )
     stack.change_set_type, stack.parameters = change_set_type, parameters
+    if spec.template == "orchestration.yaml":
+        stack.parameters = {**parameters, "_plan_version": plan_row.version}
     stack.template_sha256 = hashlib.sha256(body.encode()).hexdigest()
     stack.status, stack.started_at = StackDeployment.Status.CREATING_CHANGE_SET, timezone.now()
     stack.save()
@@ -288,8 +345,10 @@ def _deployment_succeed(deployment: Deployment) -> None:
         "HostedZoneId"
     )
     env.hosted_zone_id = zone or env.hosted_zone_id
-    if any(s.stack_key == "orchestration" for s in deployment.stacks.all()):
-        env.plan_steps = [step.target_weight for step in DEFAULT_STEPS]
+    orchestration_stack = deployment.stacks.filter(stack_key="orchestration").first()
+    if orchestration_stack is not None:
+        version = orchestration_stack.parameters.get("_plan_version")
+        env.deployed_plan = env.plans.filter(version=version).first() if version else env.deployed_plan
     env.provisioned_at = timezone.now()
     env.save()
     deployment.status, deployment.finished_at = Deployment.Status.SUCCEEDED, timezone.now()
@@ -310,9 +369,14 @@ def _deployment_succeed(deployment: Deployment) -> None:
 
 
 def _enqueue(task_name: str, *args) -> None:
+    """Queue after commit; a broker outage must not turn committed work into an error page
+    (the beat safety net restarts stalled deployments)."""
     from migrations_app import tasks
 
-    getattr(tasks, task_name).delay(*args)
+    try:
+        getattr(tasks, task_name).delay(*args)
+    except Exception:  # noqa: BLE001 - kombu raises several types for an unreachable broker
+        log.exception("could not queue %s%r; the periodic sweep will pick it up", task_name, args)
 
 
 def _enqueue_advance(deployment_id: int) -> None:

@@ -3,6 +3,11 @@ from django import forms
 
 class ApproveForm(forms.Form):
     comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    override_reason = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class StopForm(forms.Form):
+    reason = forms.CharField(required=True, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class RejectForm(forms.Form):
@@ -13,7 +18,7 @@ class EnvironmentForm(forms.Form):
     """A new environment: an AWS account (or the sandbox) and the two regions."""
 
     name = forms.RegexField(
-        regex=r"^[a-z][a-z0-9-]*$",
+        regex=r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$",
         max_length=24,
         help_text="Up to 24 lowercase letters, digits and hyphens, starting with a letter; names every resource.",
         error_messages={
@@ -28,6 +33,9 @@ class EnvironmentForm(forms.Form):
     )
     hosted_zone_name = forms.RegexField(regex=r"^([a-z0-9-]+\.)+[a-z]{2,}\.?$", initial="cutover.example.com")
     record_name = forms.RegexField(regex=r"^([a-z0-9-]+\.)+[a-z]{2,}\.?$", initial="api.cutover.example.com")
+    create_hosted_zone = forms.BooleanField(
+        required=False, initial=True, help_text="Create the public hosted zone if the account does not have it yet."
+    )
     control_plane_principal_arn = forms.RegexField(
         regex=r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$",
         required=False,

@@ -41,8 +41,8 @@ class Environment(models.Model):
     state_machine_arn = models.CharField(max_length=2048, blank=True)
     gate_queue_url = models.CharField(max_length=2048, blank=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)
-    # Target EU weight of each step of the deployed state machine, in percent.
-    plan_steps = models.JSONField(default=list, blank=True)
+    # The plan the deployed state machine was generated from.
+    deployed_plan = models.ForeignKey("CutoverPlan", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     control_plane_principal_arn = models.CharField(
         max_length=2048, blank=True, help_text="Principal allowed to assume the approval role (blank: the account)."
     )
@@ -97,13 +97,17 @@ class Execution(models.Model):
     name = models.CharField(max_length=80, unique=True)
     arn = models.CharField(max_length=2048, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.STARTING)
-    plan = models.JSONField(default=list, help_text="The steps this execution runs (target EU weights).")
+    plan = models.JSONField(default=dict, help_text="The plan (version, steps, window) the execution runs.")
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=256, blank=True)
     cause = models.TextField(blank=True)
+    stop_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    stop_reason = models.TextField(blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -130,6 +134,8 @@ class Gate(models.Model):
     state_name = models.CharField(max_length=80)
     # Distinguishes a second entry into the same state (a retried or looped gate).
     entered_at = models.CharField(max_length=64)
+    KIND_STEP, KIND_CLOSE = "step", "close_window"
+    kind = models.CharField(max_length=16, default=KIND_STEP, help_text="A weight step, or the window's close gate.")
     step = models.PositiveIntegerField()
     target_weights = models.JSONField(default=dict)
     required_approvals = models.PositiveSmallIntegerField(default=1)
@@ -175,6 +181,9 @@ class Approval(models.Model):
     decision = models.CharField(max_length=16, choices=Decision.choices)
     comment = models.TextField(blank=True)
     identity = models.JSONField(help_text="IdP issuer, subject, e-mail and sign-in time at the moment of deciding.")
+    override = models.BooleanField(default=False, help_text="Approved although a hard check failed.")
+    override_reason = models.TextField(blank=True)
+    evidence = models.JSONField(default=list, blank=True, help_text="The checks as the approver saw them.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -235,6 +244,7 @@ class Deployment(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_advanced_at = models.DateTimeField(null=True, blank=True)
+    advance_lease_until = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -293,3 +303,86 @@ class StackDeployment(models.Model):
     @property
     def is_done(self) -> bool:
         return self.status in self.DONE
+
+
+class GateCheck(models.Model):
+    """One piece of evidence on a gate, as last collected from AWS (never fetched on page load)."""
+
+    class Verdict(models.TextChoices):
+        PASS = "pass", "Pass"
+        FAIL = "fail", "Fail"
+        UNKNOWN = "unknown", "Unknown"
+
+    gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="checks")
+    key = models.CharField(max_length=64)
+    label = models.CharField(max_length=128)
+    hard = models.BooleanField(default=True, help_text="A failed hard check blocks approval unless overridden.")
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.UNKNOWN)
+    value = models.CharField(max_length=512, blank=True, help_text="What was measured, in words and numbers.")
+    detail = models.JSONField(default=dict, blank=True)
+    observed_at = models.DateTimeField(null=True, blank=True, help_text="When the measured fact was true.")
+    collected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["gate", "key"]
+        constraints = [models.UniqueConstraint(fields=["gate", "key"], name="gatecheck_one_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.verdict}"
+
+    @property
+    def blocks(self) -> bool:
+        return self.hard and self.verdict != self.Verdict.PASS
+
+
+class CutoverPlan(models.Model):
+    """The steps of a cutover: target EU weight, soak, approvers; then the post-cutover window
+    and its close gate. Versioned: a change is a new row and a redeploy of the state machine."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="plans")
+    version = models.PositiveIntegerField()
+    # [{"target_weight": 10, "soak_seconds": 600, "required_approvals": 1}, ...], ending at 100.
+    steps = models.JSONField()
+    window_seconds = models.PositiveIntegerField(help_text="The post-cutover window after 100 %.")
+    close_required_approvals = models.PositiveSmallIntegerField(default=2)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["environment", "-version"]
+        constraints = [models.UniqueConstraint(fields=["environment", "version"], name="plan_unique_version")]
+
+    def __str__(self) -> str:
+        return f"plan v{self.version} of {self.environment.name}: {' → '.join(str(s['target_weight']) for s in self.steps)} %"
+
+
+class Alert(models.Model):
+    """Something a person must look at. Raised once per subject, kind and level (a second,
+    higher level is the escalation); shown as a banner until resolved."""
+
+    class Level(models.TextChoices):
+        WARNING = "warning", "Warning"
+        CRITICAL = "critical", "Critical"
+
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=64)
+    level = models.CharField(max_length=16, choices=Level.choices)
+    subject_type = models.CharField(max_length=64)
+    subject_id = models.CharField(max_length=64)
+    message = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(default=timezone.now)
+    notified = models.JSONField(default=dict, blank=True, help_text="What was sent: e-mail recipients, SNS message id.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "level", "subject_type", "subject_id"], name="alert_once_per_threshold"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.message}"

@@ -135,28 +135,35 @@ def stack_parameters(
     raise RenderError(f"no parameters known for template {spec.template}")
 
 
-def template_body(*, spec: StackSpec, environment, outputs: dict[str, dict], steps: list[statemachine.PlanStep]) -> str:
+def template_body(
+    *, spec: StackSpec, environment, outputs: dict[str, dict], plan: statemachine.Plan, plan_version: int = 0
+) -> str:
     """The template as CloudFormation receives it (JSON). The orchestration template gets the
     state machine generated from the plan; ${...} in it are resolved by CloudFormation (Fn::Sub)."""
     template = template_load(spec.template)
     if spec.template == "orchestration.yaml":
-        definition = statemachine.definition_for(
-            environment=environment,
-            steps=steps,
-            gate_timeout_seconds=settings.GATE_TIMEOUT_SECONDS,
-            gate_queue_url="${GateQueue}",
-            hosted_zone_id="${HostedZoneId}",
-            source_value=_out(outputs, "regional-source", "ApiDomain"),
-            target_value=_out(outputs, "regional-target", "ApiDomain"),
-            health_check_ids={
-                environment.source_region: _out(outputs, "routing", "SourceHealthCheckId"),
-                environment.target_region: _out(outputs, "routing", "TargetHealthCheckId"),
-            },
-        )
+        try:
+            definition = statemachine.definition_for(
+                environment=environment,
+                plan=plan,
+                gate_timeout_seconds=settings.GATE_TIMEOUT_SECONDS,
+                gate_queue_url="${GateQueue}",
+                hosted_zone_id="${HostedZoneId}",
+                source_value=_out(outputs, "regional-source", "ApiDomain"),
+                target_value=_out(outputs, "regional-target", "ApiDomain"),
+                health_check_ids={
+                    environment.source_region: _out(outputs, "routing", "SourceHealthCheckId"),
+                    environment.target_region: _out(outputs, "routing", "TargetHealthCheckId"),
+                },
+            )
+        except statemachine.PlanInvalid as exc:
+            raise RenderError(f"the cutover plan is not valid: {exc}") from None
         try:
             props = template["Resources"]["StateMachine"]["Properties"]
         except KeyError:
             raise RenderError("orchestration.yaml has no StateMachine resource to put the definition in") from None
         props.pop("Definition", None)
         props["DefinitionString"] = {"Fn::Sub": json.dumps(definition, indent=1)}
+        # A plan change changes the template, so the change set shows it.
+        template.setdefault("Metadata", {})["CutoverPlanVersion"] = plan_version
     return json.dumps(template, indent=1, sort_keys=False)

@@ -20,10 +20,10 @@ from django.utils import timezone
 from audit.models import Outcome
 from audit.services import audit_record
 from controlplane.accounts.models import Role
-from controlplane.aws import AwsError, iam, route53, s3, sqs, stepfunctions, sts
-from migrations_app import statemachine
+from controlplane.aws import AwsError, route53, s3, sqs, stepfunctions, sts
+from migrations_app import plans, statemachine
 from migrations_app.errors import CutoverError, GateMessageInvalid, NotAllowed
-from migrations_app.models import Approval, Environment, Execution, Gate, GateDelivery
+from migrations_app.models import Approval, CutoverPlan, Environment, Execution, Gate, GateDelivery
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 # --- environments -----------------------------------------------------------------------
 
 
-def environment_create(*, actor, name: str, kind: str, **fields) -> Environment:
+def environment_create(*, actor, name: str, kind: str, create_hosted_zone: bool = False, **fields) -> Environment:
+    """A new environment, with the default cutover plan as its version 1.
+
+    ``create_hosted_zone`` makes the public hosted zone if the account lacks it (a new
+    sandbox; on AWS the zone usually exists, delegated by the domain's registrar)."""
     with transaction.atomic():
         env = Environment(name=name, kind=kind, **fields)
         try:
@@ -39,97 +43,81 @@ def environment_create(*, actor, name: str, kind: str, **fields) -> Environment:
         except ValidationError as exc:
             raise CutoverError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
         env.save()
+        plan = plans.plan_default()
+        CutoverPlan.objects.create(
+            environment=env,
+            version=1,
+            steps=plans.plan_steps_as_data(plan),
+            window_seconds=plan.window_seconds,
+            close_required_approvals=plan.close_required_approvals,
+            created_by=actor,
+        )
         audit_record(
             actor=actor,
             event_type="environment.create",
             target=env,
             environment=env.name,
-            after={"kind": kind, "source_region": env.source_region, "target_region": env.target_region},
+            after={
+                "kind": kind,
+                "source_region": env.source_region,
+                "target_region": env.target_region,
+                "plan": plans.plan_steps_as_data(plan),
+                "create_hosted_zone": create_hosted_zone,
+            },
         )
+        if create_hosted_zone:
+            try:
+                route53.hosted_zone_ensure(target=env.aws_target(), name=env.hosted_zone_name)
+            except AwsError as exc:
+                raise CutoverError(
+                    f"The hosted zone {env.hosted_zone_name} could not be created: {exc.message}"
+                ) from exc
     return env
 
 
-def environment_provision_minimal(
-    *, environment: Environment, actor, steps: list[statemachine.PlanStep]
-) -> Environment:
-    """The walking skeleton's stack, made with plain API calls: gate queue, weighted records,
-    the state machine. CloudFormation templates replace this (issue 3).
-
-    Idempotent: running it again updates the state machine and leaves the rest.
-    """
-    target = environment.aws_target()
-    role_arn = iam.role_ensure(
-        target=target, name=f"{environment.name}-cutover-states", service_principal="states.amazonaws.com"
-    )
-    approval_role_arn = iam.role_ensure(
-        target=target, name=f"{environment.name}-cutover-approvals", service_principal="states.amazonaws.com"
-    )
-    dlq_url = sqs.queue_create(
-        target=target,
-        name=f"{environment.name}-cutover-gates-dlq",
-        attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
-    )
-    # A message the consumer cannot use (malformed, unknown execution) moves aside after 5 tries.
-    queue_url = sqs.queue_create(
-        target=target,
-        name=f"{environment.name}-cutover-gates",
-        attributes={
-            "VisibilityTimeout": "30",
-            "MessageRetentionPeriod": str(14 * 24 * 3600),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": sqs.queue_arn(target=target, queue_url=dlq_url), "maxReceiveCount": "5"}
-            ),
-        },
-    )
-    zone_id = route53.hosted_zone_ensure(target=target, name=environment.hosted_zone_name)
-    existing = route53.weighted_records_list(target=target, hosted_zone_id=zone_id, name=environment.record_name)
-    if not existing:
-        route53.weighted_records_upsert(
-            target=target,
-            hosted_zone_id=zone_id,
-            name=environment.record_name,
-            record_type="CNAME",
-            ttl=environment.record_ttl,
-            records={
-                environment.source_region: (100, environment.source_endpoint),
-                environment.target_region: (0, environment.target_endpoint),
-            },
-        )
-    environment.gate_queue_url, environment.hosted_zone_id = queue_url, zone_id
-    definition = statemachine.definition_for(
-        environment=environment, steps=steps, gate_timeout_seconds=settings.GATE_TIMEOUT_SECONDS
-    )
-    sm_arn = stepfunctions.state_machine_create_or_update(
-        target=target, name=f"{environment.name}-cutover", definition=definition, role_arn=role_arn
-    )
+def plan_update(*, environment: Environment, actor, plan: statemachine.Plan) -> CutoverPlan:
+    """Record a new version of the environment's plan, then redeploy the state machine (the
+    orchestration stack) so it takes effect. Refused while a cutover is running."""
+    if actor is not None and not actor.has_role(Role.ENGINEER):
+        raise NotAllowed("Only engineers may change the cutover plan.")
+    try:
+        statemachine.plan_validate(plan)
+    except statemachine.PlanInvalid as exc:
+        raise CutoverError(f"The plan is not valid: {exc}.") from None
     with transaction.atomic():
         env = Environment.objects.select_for_update().get(pk=environment.pk)
-        before = {"state_machine_arn": env.state_machine_arn, "gate_queue_url": env.gate_queue_url}
-        env.gate_queue_url, env.hosted_zone_id, env.state_machine_arn = queue_url, zone_id, sm_arn
-        env.approval_role_arn = env.approval_role_arn or approval_role_arn
-        env.plan_steps = [s.target_weight for s in steps]
-        env.provisioned_at = timezone.now()
-        env.save()
+        if env.executions.filter(status__in=Execution.ACTIVE).exists():
+            raise CutoverError("A cutover is running; its state machine cannot change under it. Stop it first.")
+        current = env.plans.order_by("-version").first()
+        row = CutoverPlan.objects.create(
+            environment=env,
+            version=(current.version + 1) if current else 1,
+            steps=plans.plan_steps_as_data(plan),
+            window_seconds=plan.window_seconds,
+            close_required_approvals=plan.close_required_approvals,
+            created_by=actor,
+        )
         audit_record(
             actor=actor,
-            event_type="environment.provision",
+            event_type="plan.update",
             target=env,
             environment=env.name,
-            before=before,
-            after={
-                "state_machine_arn": sm_arn,
-                "gate_queue_url": queue_url,
-                "hosted_zone_id": zone_id,
-                "steps": [s.target_weight for s in steps],
-            },
+            before={"version": current.version, "steps": current.steps, "window_seconds": current.window_seconds}
+            if current
+            else {},
+            after={"version": row.version, "steps": row.steps, "window_seconds": row.window_seconds},
         )
-    return env
+    if env.state_machine_arn:
+        from migrations_app.deployments import deployment_start
+
+        deployment_start(environment=env, actor=actor, stack_keys=["orchestration"])
+    return row
 
 
 # --- executions -------------------------------------------------------------------------
 
 
-def execution_start(*, environment: Environment, actor, plan: list[int] | None = None) -> Execution:
+def execution_start(*, environment: Environment, actor) -> Execution:
     """Record the start of a cutover, then start the Step Functions execution after commit.
 
     The row exists before the execution does, so a gate message that arrives within
@@ -144,7 +132,15 @@ def execution_start(*, environment: Environment, actor, plan: list[int] | None =
         if env.executions.filter(status__in=Execution.ACTIVE).exists():
             raise CutoverError(f"A cutover of {env.name} is already running; stop it or let it finish first.")
         name = f"{env.name}-{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-        execution = Execution.objects.create(environment=env, name=name, started_by=actor, plan=plan or env.plan_steps)
+        deployed = env.deployed_plan
+        execution = Execution.objects.create(
+            environment=env,
+            name=name,
+            started_by=actor,
+            plan={"version": deployed.version, "steps": deployed.steps, "window_seconds": deployed.window_seconds}
+            if deployed
+            else {},
+        )
         audit_record(
             actor=actor,
             event_type="execution.start",
@@ -242,6 +238,50 @@ def execution_sync(*, execution: Execution) -> Execution:
     return row
 
 
+def execution_stop(*, execution: Execution, actor, reason: str) -> Execution:
+    """An engineer stops a running cutover with a reason. Step Functions aborts the execution;
+    its open gate is failed too (on AWS that token is already dead; the sandbox needs it to
+    let go), and the open gates offer no buttons any more. The weights stay where they are:
+    a stop is not a rollback."""
+    if not actor.has_role(Role.ENGINEER):
+        raise NotAllowed("Only engineers may stop a cutover.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise CutoverError("Stopping a cutover needs a reason.")
+    execution = Execution.objects.select_related("environment").get(pk=execution.pk)
+    if not execution.is_active:
+        raise CutoverError(f"This cutover is {execution.get_status_display().lower()}; there is nothing to stop.")
+    target = execution.environment.aws_target()
+    if execution.arn:
+        stepfunctions.execution_stop(
+            target=target, execution_arn=execution.arn, error="StoppedByEngineer", cause=f"{actor.username}: {reason}"
+        )
+    open_gates = list(Gate.objects.filter(execution=execution, status=Gate.Status.WAITING))
+    for gate in open_gates:
+        try:
+            stepfunctions.task_failure(target=target, task_token=gate.task_token, error="StoppedByEngineer", cause="")
+        except AwsError as exc:
+            log.info("stop %s: gate %s token already gone (%s)", execution.name, gate.pk, exc.code)
+    with transaction.atomic():
+        now = timezone.now()
+        Execution.objects.filter(pk=execution.pk).update(
+            stop_requested_by=actor, stop_reason=reason, status=Execution.Status.ABORTED, stopped_at=now
+        )
+        Gate.objects.filter(pk__in=[g.pk for g in open_gates], status=Gate.Status.WAITING).update(
+            status=Gate.Status.EXPIRED, expired_reason=f"cutover stopped by {actor.username}"
+        )
+        audit_record(
+            actor=actor,
+            event_type="execution.stop",
+            target=execution,
+            environment=execution.environment.name,
+            before={"status": execution.status},
+            after={"status": Execution.Status.ABORTED, "reason": reason, "open_gates": len(open_gates)},
+        )
+    execution.refresh_from_db()
+    return execution
+
+
 # --- gates: intake ----------------------------------------------------------------------
 
 _REQUIRED_KEYS = ("taskToken", "executionArn", "executionName", "stateName", "enteredTime", "step", "targetWeights")
@@ -286,6 +326,7 @@ def gate_intake_message(*, environment: Environment, body: str) -> GateIntakeRes
                 execution=execution,
                 state_name=state_name,
                 entered_at=entered,
+                kind=Gate.KIND_CLOSE if msg.get("kind") == Gate.KIND_CLOSE else Gate.KIND_STEP,
                 step=step,
                 target_weights=weights,
                 required_approvals=required,
@@ -303,6 +344,7 @@ def gate_intake_message(*, environment: Environment, body: str) -> GateIntakeRes
                 environment=environment.name,
                 after={"execution": execution.name, "state": state_name, "step": step, "target_weights": weights},
             )
+            transaction.on_commit(lambda: _enqueue("gate_evidence_collect_task", gate.pk))
     except IntegrityError:
         # Another consumer created it between our lookup and insert.
         return GateIntakeResult(
@@ -346,7 +388,16 @@ def gate_intake_poll(*, environment: Environment, wait_seconds: int = 0, max_bat
     return counts
 
 
+def gate_evidence_request(*, gate: Gate) -> None:
+    """Queue a fresh collection of the gate's evidence (a worker calls AWS, not the page)."""
+    _enqueue("gate_evidence_collect_task", gate.pk)
+
+
 # --- gates: decisions -------------------------------------------------------------------
+
+
+class ReauthenticationRequired(CutoverError):
+    """The approver's IdP sign-in is older than the approval window: sign in again first."""
 
 
 def _check_may_decide(*, gate: Gate, actor) -> None:
@@ -358,23 +409,70 @@ def _check_may_decide(*, gate: Gate, actor) -> None:
         raise CutoverError(f"This gate is {gate.get_status_display().lower()}; there is nothing to decide.")
     if gate.approvals.filter(approver=actor).exists():
         raise CutoverError("You have already decided this gate; a second approver must be someone else.")
+    fresh = timezone.now() - timedelta(seconds=settings.APPROVAL_FRESH_AUTH_SECONDS)
+    if actor.idp_authenticated_at is None or actor.idp_authenticated_at < fresh:
+        minutes = settings.APPROVAL_FRESH_AUTH_SECONDS // 60
+        raise ReauthenticationRequired(
+            f"Deciding a gate needs a sign-in at the identity provider in the last {minutes} minutes; sign in again."
+        )
 
 
-def gate_approve(*, gate: Gate, actor, comment: str = "") -> Approval:
+def _evidence_snapshot(gate: Gate) -> tuple[list[dict], list[str]]:
+    """The gate's checks as the approver sees them, and the labels of failed hard checks."""
+    rows = list(gate.checks.order_by("key"))
+    snapshot = [
+        {
+            "key": c.key,
+            "label": c.label,
+            "hard": c.hard,
+            "verdict": c.verdict,
+            "value": c.value,
+            "observedAt": c.observed_at.isoformat() if c.observed_at else None,
+            "collectedAt": c.collected_at.isoformat(),
+        }
+        for c in rows
+    ]
+    return snapshot, [c.label for c in rows if c.blocks]
+
+
+def gate_approve(*, gate: Gate, actor, comment: str = "", override_reason: str = "") -> Approval:
     """Record an approval. When the gate has all the approvals it needs, it closes and the
-    decision is queued for delivery to Step Functions (outbox), in the same transaction."""
+    decision is queued for delivery to Step Functions (outbox), in the same transaction.
+
+    Evidence must have been collected. A failed hard check blocks approval unless the approver
+    writes an override reason; an overridden gate needs at least two distinct approvers, each
+    overriding. Open reconciliation findings can never be overridden on the close-window gate.
+    """
+    override_reason = (override_reason or "").strip()
     with transaction.atomic():
         gate = Gate.objects.select_for_update().select_related("execution__environment").get(pk=gate.pk)
         _check_may_decide(gate=gate, actor=actor)
+        evidence, failing = _evidence_snapshot(gate)
+        if not evidence:
+            raise CutoverError("The evidence for this gate has not been collected yet; wait a few seconds and reload.")
+        if gate.kind == Gate.KIND_CLOSE and gate.checks.filter(key="open_findings").exclude(verdict="pass").exists():
+            raise CutoverError(
+                "The post-cutover window cannot close while reconciliation findings are open: resolve them first."
+            )
+        if failing and not override_reason:
+            raise CutoverError(
+                f"Failed checks block this gate: {', '.join(failing)}. To approve anyway, write an override reason; "
+                "an override needs a second approver."
+            )
         approval = Approval.objects.create(
             gate=gate,
             approver=actor,
             decision=Approval.Decision.APPROVE,
             comment=comment.strip(),
             identity=actor.idp_identity(),
+            override=bool(failing),
+            override_reason=override_reason if failing else "",
+            evidence=evidence,
         )
         approvals = list(gate.approvals.filter(decision=Approval.Decision.APPROVE).order_by("created_at"))
-        closing = len(approvals) >= gate.required_approvals
+        overridden = any(a.override for a in approvals)
+        required = max(gate.required_approvals, 2) if overridden else gate.required_approvals
+        closing = len(approvals) >= required
         if closing:
             now = timezone.now()
             claimed = Gate.objects.filter(pk=gate.pk, status=Gate.Status.WAITING).update(
@@ -388,9 +486,11 @@ def gate_approve(*, gate: Gate, actor, comment: str = "") -> Approval:
                 payload={
                     "decision": "approved",
                     "gateId": gate.pk,
+                    "kind": gate.kind,
                     "step": gate.step,
                     "targetWeights": gate.target_weights,
                     "decidedAt": now.isoformat(),
+                    "override": overridden,
                     "approvers": [a.identity for a in approvals],
                 },
             )
@@ -403,8 +503,11 @@ def gate_approve(*, gate: Gate, actor, comment: str = "") -> Approval:
             after={
                 "status": Gate.Status.APPROVED if closing else Gate.Status.WAITING,
                 "approvals": len(approvals),
-                "required": gate.required_approvals,
+                "required": required,
                 "comment": approval.comment,
+                "override": approval.override,
+                "override_reason": approval.override_reason,
+                "failed_checks": failing,
                 "identity": approval.identity,
             },
         )
@@ -422,8 +525,14 @@ def gate_reject(*, gate: Gate, actor, reason: str) -> Approval:
         gate = Gate.objects.select_for_update().select_related("execution__environment").get(pk=gate.pk)
         _check_may_decide(gate=gate, actor=actor)
         now = timezone.now()
+        evidence, _failing = _evidence_snapshot(gate)
         approval = Approval.objects.create(
-            gate=gate, approver=actor, decision=Approval.Decision.REJECT, comment=reason, identity=actor.idp_identity()
+            gate=gate,
+            approver=actor,
+            decision=Approval.Decision.REJECT,
+            comment=reason,
+            identity=actor.idp_identity(),
+            evidence=evidence,
         )
         Gate.objects.filter(pk=gate.pk, status=Gate.Status.WAITING).update(status=Gate.Status.REJECTED, decided_at=now)
         delivery = GateDelivery.objects.create(
@@ -445,7 +554,7 @@ def gate_reject(*, gate: Gate, actor, reason: str) -> Approval:
 
 # How long one worker owns a delivery attempt. Longer than the slowest AWS call it makes
 # (connect + read timeouts, with botocore's own retries), so two workers never overlap.
-DELIVERY_LEASE_SECONDS = 120
+DELIVERY_LEASE_SECONDS = 300
 
 
 def gate_delivery_send(*, delivery_id: int) -> GateDelivery:

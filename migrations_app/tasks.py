@@ -161,3 +161,43 @@ def s3_survey_task(environment_id: int) -> int | None:
         except (AwsError, CutoverError) as exc:
             log.info("s3 survey %s skipped: %s", environment_id, exc)
             return None
+
+
+@shared_task(acks_late=True)
+def gate_evidence_collect_task(gate_id: int) -> int:
+    """Collect a gate's evidence from AWS into GateCheck rows (pages read only those)."""
+    from migrations_app import checks
+    from migrations_app.models import Gate
+
+    with system_origin("gate-evidence"):
+        gate = Gate.objects.select_related("execution__environment").get(pk=gate_id)
+        if not gate.is_open:
+            return 0
+        return len(checks.gate_evidence_collect(gate=gate))
+
+
+@shared_task(acks_late=True)
+def gate_evidence_refresh_all_task() -> int:
+    """Beat: keep the evidence of every waiting gate fresh."""
+    from migrations_app.models import Gate
+
+    waiting = list(Gate.objects.filter(status=Gate.Status.WAITING).values_list("pk", flat=True))
+    for gate_id in waiting:
+        gate_evidence_collect_task.delay(gate_id)
+    return len(waiting)
+
+
+@shared_task(acks_late=True)
+def cutover_watchdog_task() -> dict:
+    """Beat: the history sweep and the stuck-token watchdog, per provisioned environment."""
+    from migrations_app import watchdog
+
+    totals: dict[str, int] = {"environments": 0, "recovered": 0, "expired": 0, "alerts": 0}
+    with system_origin("cutover-watchdog"):
+        for environment in Environment.objects.exclude(gate_queue_url=""):
+            report = watchdog.cutover_watchdog(environment=environment)
+            totals["environments"] += 1
+            totals["recovered"] += report.gates_recovered
+            totals["expired"] += report.gates_expired
+            totals["alerts"] += len(report.alerts)
+    return totals

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from controlplane.accounts.models import Role
 from controlplane.accounts.permissions import role_required
 from migrations_app import deployments, selectors, services
 from migrations_app.errors import CutoverError, NotAllowed
-from migrations_app.forms import ApproveForm, EnvironmentForm, RejectForm
-from migrations_app.models import Environment, Execution, Gate, StackDeployment
+from migrations_app.forms import ApproveForm, EnvironmentForm, RejectForm, StopForm
+from migrations_app.models import Deployment, Environment, Execution, Gate, StackDeployment
 from migrations_app.stacks import BOOTSTRAP_ORDER
 
 ANY_ROLE = (Role.ENGINEER, Role.APPROVER, Role.AUDITOR)
@@ -148,8 +153,16 @@ def _gate_context(request, gate: Gate) -> dict:
         refusal = "You have approved this gate; it needs another approver."
     else:
         refusal = ""
+    checks = list(gate.checks.order_by("key"))
+    fresh_after = timezone.now() - timedelta(seconds=settings.APPROVAL_FRESH_AUTH_SECONDS)
     return {
         "gate": gate,
+        "checks": checks,
+        "blocking": [c for c in checks if c.blocks],
+        "needs_fresh_sign_in": user.idp_authenticated_at is None or user.idp_authenticated_at < fresh_after,
+        "approvals_needed": max(gate.required_approvals, 2)
+        if any(a.override for a in gate.approvals.all()) or any(c.blocks for c in checks)
+        else gate.required_approvals,
         "execution": gate.execution,
         "environment": gate.execution.environment,
         "may_decide": may_decide,
@@ -188,7 +201,12 @@ def gate_decide(request, pk: int):
             form = ApproveForm(request.POST)
             if not form.is_valid():
                 raise CutoverError("The comment is too long (2,000 characters at most).")
-            services.gate_approve(gate=gate, actor=request.user, comment=form.cleaned_data["comment"])
+            services.gate_approve(
+                gate=gate,
+                actor=request.user,
+                comment=form.cleaned_data["comment"],
+                override_reason=form.cleaned_data["override_reason"],
+            )
             messages.success(request, "Approved. The decision is being delivered to Step Functions.")
         elif decision == "reject":
             form = RejectForm(request.POST)
@@ -198,6 +216,9 @@ def gate_decide(request, pk: int):
             messages.success(request, "Rejected. The cutover will stop at this gate.")
         else:
             raise CutoverError("Choose approve or reject.")
+    except services.ReauthenticationRequired as exc:
+        messages.info(request, str(exc))
+        return redirect(f"{settings.LOGIN_URL}?next={reverse('gate-detail', args=[pk])}")
     except CutoverError as exc:
         messages.error(request, str(exc))
         status = 403 if isinstance(exc, NotAllowed) else 409
@@ -217,3 +238,42 @@ def s3_backfill(request, name: str):
     else:
         messages.success(request, "Backfill started: missing documents are being copied to the replica bucket.")
     return redirect("environment-detail", name=name)
+
+
+@require_POST
+@role_required(Role.ENGINEER)
+def execution_stop(request, pk: int):
+    execution = get_object_or_404(Execution, pk=pk)
+    form = StopForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise CutoverError("Stopping a cutover needs a reason (2,000 characters at most).")
+        services.execution_stop(execution=execution, actor=request.user, reason=form.cleaned_data["reason"])
+    except CutoverError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The cutover is stopped. The weights stay where the last approved step put them.")
+    return redirect("execution-detail", pk=pk)
+
+
+@require_POST
+@role_required(*ANY_ROLE)
+def gate_evidence_refresh(request, pk: int):
+    """Ask for fresh evidence now (collected by a worker; the page shows it when it lands)."""
+    gate = get_object_or_404(Gate, pk=pk)
+    services.gate_evidence_request(gate=gate)
+    messages.info(request, "Collecting fresh evidence; the page updates when it arrives.")
+    return redirect("gate-detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.ENGINEER)
+def deployment_cancel(request, pk: int):
+    deployment = get_object_or_404(Deployment.objects.select_related("environment"), pk=pk)
+    try:
+        deployments.deployment_cancel(deployment=deployment, actor=request.user, reason=request.POST.get("reason", ""))
+    except CutoverError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Deployment {deployment.pk} cancelled.")
+    return redirect("environment-detail", name=deployment.environment.name)

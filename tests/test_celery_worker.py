@@ -18,7 +18,7 @@ from django.db import connection
 from controlplane.celery import app as celery_app
 from migrations_app import services
 from migrations_app.models import Execution, GateDelivery
-from tests.conftest import wait_for_execution, wait_for_gate
+from tests.conftest import wait_for_gate
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -75,9 +75,10 @@ def test_worker_starts_the_execution_and_delivers_the_approval(worker, environme
     execution = services.execution_start(environment=environment, actor=engineer)
     wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "RUNNING")
     gate = wait_for_gate(environment, execution)
+    wait_until(lambda: gate.checks.count() == 8)  # the worker collected the evidence
 
     services.gate_approve(gate=gate, actor=approver1)
 
     wait_until(lambda: GateDelivery.objects.get(gate=gate).status == GateDelivery.Status.DELIVERED)
-    assert wait_for_execution(execution).status == "SUCCEEDED"
     assert GateDelivery.objects.get(gate=gate).attempts == 1
+    assert wait_for_gate(environment, execution).step == 2  # Step Functions resumed

@@ -15,41 +15,11 @@ from controlplane.aws import s3
 from controlplane.aws.clients import client
 from migrations_app import deployments, rendering, services
 from migrations_app.errors import CutoverError
-from migrations_app.models import Deployment, Environment, StackDeployment
+from migrations_app.models import Deployment, StackDeployment
 from migrations_app.stacks import BOOTSTRAP_ORDER
-from sandbox.bootstrap import account_bootstrap
-from tests.conftest import wait_for_gate
+from tests.conftest import deploy_all, drive, replication_latency_put, wait_for_gate
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def empty_environment(sandbox_aws):
-    name = f"d{uuid.uuid4().hex[:8]}"
-    env = services.environment_create(
-        actor=None,
-        name=name,
-        kind=Environment.Kind.SANDBOX,
-        aws_endpoint_url=sandbox_aws,
-        hosted_zone_name=f"{name}.example.com",
-        record_name=f"api.{name}.example.com",
-    )
-    account_bootstrap(endpoint=sandbox_aws, hosted_zone_name=env.hosted_zone_name)
-    return env
-
-
-def drive(deployment: Deployment, max_steps: int = 400) -> Deployment:
-    """Advance until the deployment stops running, as the Celery task chain does."""
-    for _ in range(max_steps):
-        deployment = deployments.deployment_advance(deployment_id=deployment.pk).deployment
-        if deployment.status != Deployment.Status.RUNNING:
-            return deployment
-    raise AssertionError("deployment did not finish")
-
-
-def deploy_all(environment, actor=None) -> Deployment:
-    deployment = deployments.deployment_start(environment=environment, actor=actor, auto_confirm=True, enqueue=False)
-    return drive(deployment)
 
 
 def test_deploying_all_stacks_into_an_empty_sandbox(empty_environment, engineer):
@@ -95,6 +65,7 @@ def test_the_deployed_state_machine_runs_a_gate(empty_environment, engineer, app
     env = empty_environment
     assert deploy_all(env).status == Deployment.Status.SUCCEEDED
     env.refresh_from_db()
+    replication_latency_put(env)
     execution = services.execution_start(environment=env, actor=engineer)
     gate = wait_for_gate(env, execution)
     assert gate.target_weights == {"us-east-1": 90, "eu-central-1": 10}

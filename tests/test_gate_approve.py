@@ -43,8 +43,8 @@ def test_approval_resumes_execution_shifts_weights_and_records_approver_in_ssm(
     gate.refresh_from_db()
     assert gate.status == Gate.Status.APPROVED
     assert gate.delivery.status == GateDelivery.Status.DELIVERED
-    execution = wait_for_execution(started_execution)
-    assert execution.status == "SUCCEEDED"
+    second = wait_for_gate(environment, started_execution)  # the execution resumed to step 2
+    assert second.step == 2 and second.required_approvals == 2
     # What AWS now holds: the weights moved, and SSM names the approver with their IdP identity.
     assert weights_in_route53(environment) == {"us-east-1": 90, "eu-central-1": 10}
     parameter = ssm.parameter_get(target=environment.aws_target(), name=gate.ssm_parameter)
@@ -62,26 +62,28 @@ def test_approval_resumes_execution_shifts_weights_and_records_approver_in_ssm(
     ]
     # The audit trail has a row for every step, in order.
     events = list(
-        AuditEvent.objects.filter(environment=environment.name).values_list("event_type", flat=True).order_by("id")
+        AuditEvent.objects.filter(
+            environment=environment.name, target_type__in=["migrations_app.execution", "migrations_app.gate"]
+        )
+        .values_list("event_type", flat=True)
+        .order_by("id")
     )
     assert events == [
-        "environment.create",
-        "environment.provision",
         "execution.start",
         "execution.started",
         "gate.arrived",
         "gate.approve",
         "gate.delivered",
-        "execution.finished",
+        "gate.arrived",
     ]
+    assert [e["verdict"] for e in gate.approvals.get().evidence] == ["pass"] * 8
     approve_event = AuditEvent.objects.get(event_type="gate.approve", target_id=str(gate.pk))
     assert approve_event.actor == approver1
     assert approve_event.actor_subject == "user-approver1"
     assert approve_event.after["comment"] == "lag 120 ms, DLQs empty"
 
 
-def test_the_person_who_started_the_cutover_may_not_approve_it(make_environment, lead, approver1):
-    environment = make_environment()
+def test_the_person_who_started_the_cutover_may_not_approve_it(environment, lead, approver1):
     execution = services.execution_start(environment=environment, actor=lead)
     gate = wait_for_gate(environment, execution)
 
@@ -92,7 +94,8 @@ def test_the_person_who_started_the_cutover_may_not_approve_it(make_environment,
     assert not Approval.objects.filter(gate=gate).exists()
 
     services.gate_approve(gate=gate, actor=approver1)
-    assert wait_for_execution(execution).status == "SUCCEEDED"
+    gate.refresh_from_db()
+    assert gate.status == Gate.Status.APPROVED
 
 
 @pytest.mark.parametrize("who", ["engineer", "auditor", "outsider"])
@@ -124,8 +127,10 @@ def test_reject_needs_a_reason_and_fails_the_task(environment, started_execution
     assert gate.delivery.status == GateDelivery.Status.DELIVERED
     execution = wait_for_execution(started_execution)
     assert execution.status == "FAILED"
-    assert execution.error == "Rejected"
+    assert execution.error == "CutoverRolledBack"
     assert weights_in_route53(environment) == {"us-east-1": 100, "eu-central-1": 0}
+    rollback = ssm.parameter_get(target=environment.aws_target(), name=f"{gate.ssm_parameter}-rollback")
+    assert json.loads(rollback.value)["Error"] == "Rejected"
     assert AuditEvent.objects.get(event_type="gate.reject").after["reason"] == "replication lag 2 s"
 
 
@@ -142,9 +147,9 @@ def test_delivery_is_sent_once_even_when_the_task_runs_twice(environment, starte
 
 def test_a_token_step_functions_no_longer_accepts_expires_the_gate(environment, started_execution, approver1):
     gate = wait_for_gate(environment, started_execution)
-    # Another party resolved the task (or it timed out); the execution finishes in AWS before
-    # the control plane has noticed.
-    stepfunctions.task_success(target=environment.aws_target(), task_token=gate.task_token, output={"decision": "x"})
+    # Another party failed the task (or it timed out); the execution ends in AWS before the
+    # control plane has noticed.
+    stepfunctions.task_failure(target=environment.aws_target(), task_token=gate.task_token, error="Other", cause="")
     for _ in range(50):
         status = stepfunctions.execution_describe(target=environment.aws_target(), execution_arn=started_execution.arn)
         if status.status != "RUNNING":
@@ -188,7 +193,7 @@ def test_two_approvers_clicking_at_once_deliver_once(environment, started_execut
         outcomes
     )
     assert GateDelivery.objects.filter(gate=gate).count() == 1
-    assert wait_for_execution(started_execution).status == "SUCCEEDED"
+    wait_for_gate(environment, started_execution)  # resumed once, to step 2
     history = stepfunctions.execution_history(target=environment.aws_target(), execution_arn=started_execution.arn)
     assert gate_successes(history) == 1
 
@@ -196,7 +201,7 @@ def test_two_approvers_clicking_at_once_deliver_once(environment, started_execut
 def test_lead_may_approve_someone_elses_cutover(environment, started_execution, lead):
     gate = wait_for_gate(environment, started_execution)
     services.gate_approve(gate=gate, actor=lead)
-    assert wait_for_execution(started_execution).status == "SUCCEEDED"
+    assert wait_for_gate(environment, started_execution).step == 2
 
 
 def test_when_the_execution_ends_its_waiting_gates_expire(environment, started_execution, approver1, client):

@@ -10,7 +10,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from migrations_app import services
 from migrations_app.models import Gate
-from tests.conftest import wait_for_execution, wait_for_gate
+from tests.conftest import wait_for_gate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,6 +76,7 @@ def test_approver_sees_evidence_and_buttons(client, approver1, gate):
     page = response.content.decode()
     assert response.status_code == 200
     assert "send 10 % of traffic to eu-central-1" in page
+    assert "DynamoDB replication latency" in page
     assert "us-east-1: 90 %" in page
     assert ">Approve</button>" in page
     assert ">Reject</button>" in page
@@ -89,8 +90,7 @@ def test_non_approvers_see_the_gate_without_buttons(request, client, gate, who):
     assert ">Approve</button>" not in response.content.decode()
 
 
-def test_the_starter_is_told_why_they_cannot_approve(client, make_environment, lead):
-    environment = make_environment()
+def test_the_starter_is_told_why_they_cannot_approve(client, environment, lead):
     execution = services.execution_start(environment=environment, actor=lead)
     gate = wait_for_gate(environment, execution)
     response = get_as(client, lead, reverse("gate-detail", args=[gate.pk]))
@@ -113,9 +113,8 @@ def test_approving_from_the_page_shows_who_and_when(client, approver1, gate):
     assert "approver1@example.com" in page
     assert "Delivered" in page
     assert "all green" in page
-    execution = wait_for_execution(gate.execution)
-    page = client.get(reverse("execution-detail", args=[execution.pk])).content.decode()
-    assert "Succeeded" in page
+    wait_for_gate(gate.execution.environment, gate.execution)  # step 2 arrived: the execution resumed
+    page = client.get(reverse("execution-detail", args=[gate.execution_id])).content.decode()
     assert "gate.approve" in page and "gate.delivered" in page
 
 
@@ -178,7 +177,7 @@ def test_task_token_is_in_no_page_and_no_log_line(client, caplog, engineer, appr
     pages.append(response.content.decode())
     for url in [response.redirect_chain[-1][0]]:
         assert token not in url
-    wait_for_execution(execution)
+    wait_for_gate(environment, execution)
 
     assert all(token not in page for page in pages)
     assert token not in caplog.text

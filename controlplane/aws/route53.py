@@ -90,7 +90,7 @@ def weighted_records_list(*, target: AwsTarget, hosted_zone_id: str, name: str) 
     with translated(SERVICE, "ListResourceRecordSets"):
         for page in r53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=hosted_zone_id):
             for rrset in page["ResourceRecordSets"]:
-                if rrset["Name"] != _fqdn(name) or "SetIdentifier" not in rrset:
+                if _fqdn(rrset["Name"]).lower() != _fqdn(name).lower() or "SetIdentifier" not in rrset:
                     continue
                 out.append(
                     WeightedRecord(

@@ -45,6 +45,7 @@ def install() -> None:
         dynamodb,
         events,
         messaging,
+        route53,
         s3,
         ssm,
         stepfunctions,
@@ -61,6 +62,7 @@ def install() -> None:
     attributes.install()
     ssm.install()
     s3.install()
+    route53.install()
     stepfunctions.install()
 
     parsing.get_model_list.cache_clear()

@@ -416,7 +416,8 @@ def test_global_table_is_a_table_in_every_replica_region_and_retained(aws):
     cfn.delete_stack(StackName=stack)
     cfn.get_waiter("stack_delete_complete").wait(StackName=stack, WaiterConfig=FAST)
     for region in (HOME, PEER):  # DeletionPolicy Retain: both tables stay, with their items
-        assert name in aws("dynamodb", region).list_tables()["TableNames"]
+        # (describe, not list: ListTables pages at 100, and the shared sandbox holds more)
+        assert aws("dynamodb", region).describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE"
     assert aws("dynamodb", PEER).get_item(TableName=name, Key={"pk": {"S": "1"}, "sk": {"S": "a"}})["Item"]
 
 
@@ -426,7 +427,7 @@ def test_global_table_replicas_follow_updates_and_deletion(aws):
     template = global_table_template(name, replicas=(HOME,))
     del template["Resources"]["Transactions"]["DeletionPolicy"]
     deploy(cfn, stack, template)
-    assert name not in aws("dynamodb", PEER).list_tables()["TableNames"]
+    assert not table_exists(aws("dynamodb", PEER), name)
     aws("dynamodb").put_item(TableName=name, Item={"pk": {"S": "1"}, "sk": {"S": "a"}})
 
     template = global_table_template(name)
@@ -439,7 +440,7 @@ def test_global_table_replicas_follow_updates_and_deletion(aws):
     cfn.delete_stack(StackName=stack)
     cfn.get_waiter("stack_delete_complete").wait(StackName=stack, WaiterConfig=FAST)
     for region in (HOME, PEER):
-        assert name not in aws("dynamodb", region).list_tables()["TableNames"]
+        assert not table_exists(aws("dynamodb", region), name)
 
 
 def test_dynamodb_table_settings_moto_ignores_are_applied(aws):
@@ -840,3 +841,74 @@ def test_lambda_function_url(aws):
     config = aws("lambda").get_function_url_config(FunctionName=function)
     assert (config["FunctionUrl"], config["AuthType"]) == (out["Url"], "NONE")
     assert out["Ref"] == f"arn:aws:lambda:{HOME}:123456789012:function:{function}"
+
+
+def test_a_weighted_record_made_by_cloudformation_is_replaced_by_an_api_upsert(sandbox_aws):
+    """Route 53 has one record per name and set identifier, however it was written."""
+    import uuid
+
+    import boto3
+
+    name = f"z{uuid.uuid4().hex[:8]}.example.com"
+    kw = dict(
+        region_name="us-east-1",
+        endpoint_url=sandbox_aws,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    r53, cfn = boto3.client("route53", **kw), boto3.client("cloudformation", **kw)
+    zone = r53.create_hosted_zone(Name=name, CallerReference=name)["HostedZone"]["Id"].split("/")[-1]
+    template = {
+        "Resources": {
+            "Rec": {
+                "Type": "AWS::Route53::RecordSet",
+                "Properties": {
+                    "HostedZoneId": zone,
+                    "Name": f"api.{name}",
+                    "Type": "CNAME",
+                    "SetIdentifier": "us-east-1",
+                    "Weight": 100,
+                    "TTL": "60",
+                    "ResourceRecords": ["a.example.com"],
+                },
+            }
+        }
+    }
+    import json
+
+    stack = f"rec-{uuid.uuid4().hex[:6]}"
+    cs = cfn.create_change_set(
+        StackName=stack, ChangeSetName="c1", TemplateBody=json.dumps(template), ChangeSetType="CREATE"
+    )["Id"]
+    cfn.execute_change_set(ChangeSetName=cs)
+    r53.change_resource_record_sets(
+        HostedZoneId=zone,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": f"api.{name}",
+                        "Type": "CNAME",
+                        "SetIdentifier": "us-east-1",
+                        "Weight": 90,
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": "a.example.com"}],
+                    },
+                }
+            ]
+        },
+    )
+    weighted = [
+        r for r in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"] if "SetIdentifier" in r
+    ]
+    assert [(r["Name"], r["Weight"]) for r in weighted] == [(f"api.{name}.", 90)]
+
+
+def table_exists(ddb, name: str) -> bool:
+    """By name, not by listing (ListTables pages at 100 and the shared sandbox holds more)."""
+    try:
+        ddb.describe_table(TableName=name)
+    except ddb.exceptions.ResourceNotFoundException:
+        return False
+    return True

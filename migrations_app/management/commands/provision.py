@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.origin import system_origin
-from controlplane.aws import AwsError
+from controlplane.aws import AwsError, route53
 from migrations_app import deployments, services
 from migrations_app.errors import CutoverError
 from migrations_app.models import Deployment, Environment, StackDeployment
@@ -33,6 +33,9 @@ class Command(BaseCommand):
                 if not create_sandbox:
                     raise CommandError(f"no environment named {environment!r}; use --create-sandbox to make one")
                 env = self._create_sandbox(environment)
+            elif create_sandbox and env.kind == Environment.Kind.SANDBOX:
+                # A restarted sandbox AWS has lost the account's hosted zone: make it again.
+                route53.hosted_zone_ensure(target=env.aws_target(), name=env.hosted_zone_name)
             try:
                 deployment = deployments.deployment_start(
                     environment=env,
@@ -52,8 +55,6 @@ class Command(BaseCommand):
     def _create_sandbox(self, name: str) -> Environment:
         if not settings.SANDBOX_ENABLED:
             raise CommandError("the sandbox is switched off (SANDBOX_ENABLED=false)")
-        from sandbox.bootstrap import account_bootstrap
-
         env = services.environment_create(
             actor=None,
             name=name,
@@ -61,8 +62,8 @@ class Command(BaseCommand):
             aws_endpoint_url=settings.SANDBOX_AWS_ENDPOINT,
             hosted_zone_name="cutover.example.com",
             record_name="api.cutover.example.com",
+            create_hosted_zone=True,
         )
-        account_bootstrap(endpoint=env.aws_endpoint_url, hosted_zone_name=env.hosted_zone_name)
         self.stdout.write(f"created environment {env.name} -> {env.aws_endpoint_url}")
         return env
 
@@ -73,6 +74,10 @@ class Command(BaseCommand):
             try:
                 result = deployments.deployment_advance(deployment_id=deployment.pk)
             except AwsError as exc:  # transient: wait and try again, as the Celery task would
+                if time.monotonic() > deadline:
+                    raise CommandError(
+                        f"deployment {deployment.pk}: AWS still not answering after {timeout:.0f}s"
+                    ) from exc
                 self.stderr.write(f"  AWS is not answering ({exc.code}); retrying")
                 time.sleep(2)
                 continue

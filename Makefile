@@ -20,10 +20,14 @@ install: $(VENV)/.installed $(IDP)/node_modules/.installed
 
 # Runs the product on embedded defaults: SQLite, the sandbox AWS and IdP. Fresh state each run
 # (the sandbox AWS keeps its state in memory, so the database starts over with it).
+# Demo timings: a 10 s soak per step, a 2-minute post-cutover window, and no 24 h wait for the
+# TTL (the sandbox's records are minutes old). Production keeps the settings' defaults.
+DEMO_ENV := DJANGO_DEBUG=true CUTOVER_DEFAULT_SOAK_SECONDS=10 CUTOVER_WINDOW_SECONDS=120 GATE_TTL_SETTLE_SECONDS=0
+
 demo: install
 	rm -rf var/controlplane.sqlite3 var/celery-queue var/celerybeat-schedule
-	DJANGO_DEBUG=true $(PY) manage.py migrate --verbosity 0
-	DJANGO_DEBUG=true $(PY) manage.py demo
+	$(DEMO_ENV) $(PY) manage.py migrate --verbosity 0
+	$(DEMO_ENV) $(PY) manage.py demo
 
 # The whole suite. Points DATABASE_URL / CELERY_BROKER_URL at PostgreSQL and Redis when they
 # are reachable and not set already (.ci/run sets them), SQLite and the filesystem broker

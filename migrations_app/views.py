@@ -153,7 +153,10 @@ def _gate_context(request, gate: Gate) -> dict:
         refusal = "You have approved this gate; it needs another approver."
     else:
         refusal = ""
-    checks = list(gate.checks.order_by("key"))
+    from migrations_app.checks import checks_registered
+
+    order = {spec.key: i for i, spec in enumerate(checks_registered())}
+    checks = sorted(gate.checks.all(), key=lambda c: (order.get(c.key, len(order)), c.key))
     fresh_after = timezone.now() - timedelta(seconds=settings.APPROVAL_FRESH_AUTH_SECONDS)
     return {
         "gate": gate,

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from migrations_app.models import Environment
+from sandbox.metrics import ReplicationLatencyPublisher
 from sandbox.processes import IDP_DIR, SandboxError, SandboxProcesses, die_with_parent, port_open
 
 USERS = [
@@ -57,9 +59,18 @@ class Command(BaseCommand):
             sandbox.start()
             self.stdout.write(f"sandbox AWS {sandbox.aws_endpoint}, IdP {sandbox.idp_issuer} (logs in {logs})")
             call_command("provision", "sandbox", create_sandbox=True, stdout=self.stdout)
+            env_row = Environment.objects.get(name="sandbox")
+            publisher = ReplicationLatencyPublisher(
+                endpoint=sandbox.aws_endpoint,
+                table=f"{env_row.name}-transactions",
+                regions=(env_row.source_region, env_row.target_region),
+            )
+            publisher.start()
             env = dict(os.environ, DJANGO_DEBUG="true")
             env.setdefault("GATE_INTAKE_INTERVAL_SECONDS", "2")
             env.setdefault("EXECUTION_SYNC_INTERVAL_SECONDS", "2")
+            env.setdefault("EVIDENCE_REFRESH_SECONDS", "15")
+            env.setdefault("WATCHDOG_INTERVAL_SECONDS", "15")
             manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
             celery = [sys.executable, "-m", "celery", "-A", "controlplane"]
             for name, cmd in (
@@ -109,7 +120,10 @@ class Command(BaseCommand):
             nonlocal stop
             stop = True
 
-        signal.signal(signal.SIGTERM, _term)
+        # Ctrl-C, kill and a closed terminal all stop the demo cleanly (SIGINT is handled here
+        # too, since a shell may start a background job with SIGINT ignored).
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, _term)
         names = ["web", "worker", "beat"]
         while not stop:
             for name, child in zip(names, children, strict=True):
@@ -132,7 +146,8 @@ class Command(BaseCommand):
         lines += [
             "",
             "  Try it: sign in as engineer, open environment 'sandbox', Start cutover;",
-            "  sign out, sign in as approver1, open the waiting gate, Approve (five steps: 10 → 100 %).",
+            "  sign out, sign in as approver1, open the waiting gate, read its evidence, Approve.",
+            "  Steps 0 → 10 → 25 → 50 → 90 → 100 %; 100 % and closing the window need approver2 too.",
             f"  IdP users: {IDP_DIR / 'users.json'}",
             "  Ctrl-C stops every process.",
             "=" * 72,

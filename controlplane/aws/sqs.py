@@ -18,12 +18,6 @@ class QueueMessage:
     receive_count: int
 
 
-def queue_create(*, target: AwsTarget, name: str, attributes: dict[str, str] | None = None) -> str:
-    """Create (or find) a queue; returns its URL. CreateQueue is idempotent for equal attributes."""
-    with translated(SERVICE, "CreateQueue"):
-        return client(SERVICE, target).create_queue(QueueName=name, Attributes=attributes or {})["QueueUrl"]
-
-
 def queue_arn(*, target: AwsTarget, queue_url: str) -> str:
     with translated(SERVICE, "GetQueueAttributes"):
         attrs = client(SERVICE, target).get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])

@@ -33,13 +33,6 @@ def parameter_get(*, target: AwsTarget, name: str) -> Parameter | None:
     )
 
 
-def parameter_put(*, target: AwsTarget, name: str, value: str) -> int:
-    with translated(SERVICE, "PutParameter"):
-        return int(
-            client(SERVICE, target).put_parameter(Name=name, Value=value, Type="String", Overwrite=True)["Version"]
-        )
-
-
 def parameters_by_path(*, target: AwsTarget, path: str) -> list[Parameter]:
     ssm = client(SERVICE, target)
     out: list[Parameter] = []

@@ -43,27 +43,6 @@ class HistoryEvent:
     details: dict
 
 
-def state_machine_create_or_update(*, target: AwsTarget, name: str, definition: dict, role_arn: str) -> str:
-    """Create the state machine, or update its definition if one with this name exists. Returns its ARN."""
-    sfn = client(SERVICE, target)
-    body = json.dumps(definition)
-    with translated(SERVICE, "ListStateMachines"):
-        existing = [
-            sm["stateMachineArn"]
-            for page in sfn.get_paginator("list_state_machines").paginate()
-            for sm in page["stateMachines"]
-            if sm["name"] == name
-        ]
-    if existing:
-        with translated(SERVICE, "UpdateStateMachine"):
-            sfn.update_state_machine(stateMachineArn=existing[0], definition=body, roleArn=role_arn)
-        return existing[0]
-    with translated(SERVICE, "CreateStateMachine"):
-        return sfn.create_state_machine(name=name, definition=body, roleArn=role_arn, type="STANDARD")[
-            "stateMachineArn"
-        ]
-
-
 def execution_start(*, target: AwsTarget, state_machine_arn: str, name: str, input: dict) -> ExecutionRef:
     with translated(SERVICE, "StartExecution"):
         resp = client(SERVICE, target).start_execution(

@@ -30,8 +30,3 @@ def role_assume(*, target: AwsTarget, role_arn: str, session_name: str, source_i
         secret_access_key=creds["SecretAccessKey"],
         session_token=creds["SessionToken"],
     )
-
-
-def caller_account(*, target: AwsTarget) -> str:
-    with translated(SERVICE, "GetCallerIdentity"):
-        return client(SERVICE, target).get_caller_identity()["Account"]

@@ -252,10 +252,23 @@ def execution_stop(*, execution: Execution, actor, reason: str) -> Execution:
     if not execution.is_active:
         raise CutoverError(f"This cutover is {execution.get_status_display().lower()}; there is nothing to stop.")
     target = execution.environment.aws_target()
+    aws_state = "stopped"
     if execution.arn:
-        stepfunctions.execution_stop(
-            target=target, execution_arn=execution.arn, error="StoppedByEngineer", cause=f"{actor.username}: {reason}"
-        )
+        try:
+            stepfunctions.execution_stop(
+                target=target,
+                execution_arn=execution.arn,
+                error="StoppedByEngineer",
+                cause=f"{actor.username}: {reason}",
+            )
+        except AwsError as exc:
+            if exc.code != "ExecutionDoesNotExist":
+                raise CutoverError(
+                    f"Step Functions did not stop the execution ({exc}); nothing was changed here. Try again."
+                ) from exc
+            # Gone from AWS (a sandbox restart, or deleted by hand): nothing runs any more, so the
+            # record is closed here and the audit entry says AWS no longer knew it.
+            aws_state = "not found in Step Functions"
     open_gates = list(Gate.objects.filter(execution=execution, status=Gate.Status.WAITING))
     for gate in open_gates:
         try:
@@ -276,7 +289,12 @@ def execution_stop(*, execution: Execution, actor, reason: str) -> Execution:
             target=execution,
             environment=execution.environment.name,
             before={"status": execution.status},
-            after={"status": Execution.Status.ABORTED, "reason": reason, "open_gates": len(open_gates)},
+            after={
+                "status": Execution.Status.ABORTED,
+                "reason": reason,
+                "open_gates": len(open_gates),
+                "aws": aws_state,
+            },
         )
     execution.refresh_from_db()
     return execution

@@ -227,3 +227,17 @@ def test_an_invalid_plan_is_refused_with_its_reason(environment, engineer, plan,
 def test_a_plan_cannot_change_under_a_running_cutover(environment, started_execution, engineer):
     with pytest.raises(CutoverError, match="running"):
         services.plan_update(environment=environment, actor=engineer, plan=Plan(steps=[PlanStep(100)]))
+
+
+def test_stopping_an_execution_aws_no_longer_knows_closes_it_here(environment, started_execution, engineer):
+    """After a sandbox restart (or a deletion by hand) StopExecution answers
+    ExecutionDoesNotExist: the record is closed anyway, and the audit entry says so."""
+    wait_for_gate(environment, started_execution)
+    missing_arn = started_execution.arn.replace(started_execution.name, "gone-" + started_execution.name)
+    Execution.objects.filter(pk=started_execution.pk).update(arn=missing_arn)
+
+    execution = services.execution_stop(execution=started_execution, actor=engineer, reason="sandbox was reset")
+
+    assert execution.status == "ABORTED"
+    event = AuditEvent.objects.get(event_type="execution.stop")
+    assert event.after["aws"] == "not found in Step Functions"

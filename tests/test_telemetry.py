@@ -1,0 +1,188 @@
+"""The telemetry collector against the sandbox moto server: what it stores, failing sources,
+overlapping ticks, retention."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from controlplane.aws import AwsError, cloudwatch, route53
+from migrations_app import selectors, telemetry
+from migrations_app.models import TelemetryPoint, TelemetrySnapshot
+from migrations_app.tasks import telemetry_collect_all_task
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _transactions_put(environment, region: str, invocations: float, *, minutes_ago: int = 2) -> None:
+    """What Lambda publishes: Invocations of the transaction function, per minute."""
+    from migrations_app.deployments import outputs_known
+
+    role = "source" if region == environment.source_region else "target"
+    arn = outputs_known(environment=environment)[f"regional-{role}"]["TransactionFunctionArn"]
+    at = (timezone.now() - timedelta(minutes=minutes_ago)).replace(second=0, microsecond=0)
+    cloudwatch.metric_put(
+        target=environment.aws_target(region),
+        namespace="AWS/Lambda",
+        metric="Invocations",
+        dimensions={"FunctionName": arn.split(":")[6]},
+        value=invocations,
+        unit="Count",
+        timestamp=at,
+    )
+
+
+def test_collector_stores_every_source_from_the_sandbox(environment):
+    _transactions_put(environment, environment.source_region, 1200)
+    _transactions_put(environment, environment.target_region, 300)
+
+    snapshot = telemetry.telemetry_collect(environment=environment)
+
+    assert snapshot.status == TelemetrySnapshot.Status.COMPLETE, snapshot.sources
+    assert set(snapshot.sources) == {s.key for s in telemetry.SOURCES}
+    assert snapshot.collected_at is not None and snapshot.duration_ms is not None
+    payload = snapshot.payload
+    # Route 53 as the sandbox holds it: all traffic still on the source region.
+    assert payload["route53_weights"]["weights"] == {environment.source_region: 100, environment.target_region: 0}
+    # The 120 ms the fixture published, both directions, average and maximum.
+    directions = {(d["from"], d["to"]): d for d in payload["replication_latency"]["directions"]}
+    assert directions[(environment.source_region, environment.target_region)]["latest_maximum_ms"] == 120.0
+    assert directions[(environment.target_region, environment.source_region)]["latest_average_ms"] == 120.0
+    per_region = {r["region"]: r for r in payload["transactions"]["regions"]}
+    assert per_region[environment.source_region]["per_minute"] == 1200
+    assert per_region[environment.target_region]["per_minute"] == 300
+    assert {q["messages"] for q in payload["dlq_depths"]["queues"]} == {0}
+    assert len(payload["dlq_depths"]["queues"]) == 3
+    assert payload["alarms"]["alarms"] and all(a["state"] for a in payload["alarms"]["alarms"])
+    assert all(
+        s["status"] == "CREATE_COMPLETE" or s["status"].endswith("_COMPLETE") for s in payload["stacks"]["stacks"]
+    )
+    assert payload["executions"] == {"executions": []}
+    # Chart points for the history.
+    metrics = set(TelemetryPoint.objects.filter(environment=environment).values_list("metric", "series"))
+    assert (TelemetryPoint.Metric.ROUTE53_WEIGHT, environment.target_region) in metrics
+    assert (
+        TelemetryPoint.Metric.REPLICATION_LATENCY,
+        telemetry.direction_name(environment.source_region, environment.target_region),
+    ) in metrics
+    assert (TelemetryPoint.Metric.TRANSACTIONS, environment.source_region) in metrics
+    assert selectors.latest_snapshot(environment) == snapshot
+
+
+def test_collector_reads_the_running_execution_status(started_execution):
+    snapshot = telemetry.telemetry_collect(environment=started_execution.environment)
+    assert snapshot.payload["executions"]["executions"] == [
+        {
+            "name": started_execution.name,
+            "status": "RUNNING",
+            "started_at": snapshot.payload["executions"]["executions"][0]["started_at"],
+            "stopped_at": None,
+            "error": "",
+        }
+    ]
+
+
+def test_a_failing_source_records_its_error_and_the_rest_are_stored(environment, monkeypatch):
+    def throttled(**kwargs):
+        raise AwsError("Rate exceeded", code="Throttling", permanent=False, service="route53", operation="List")
+
+    monkeypatch.setattr(route53, "weighted_records_list", throttled)
+
+    snapshot = telemetry.telemetry_collect(environment=environment)
+
+    assert snapshot.status == TelemetrySnapshot.Status.PARTIAL
+    failed = snapshot.sources["route53_weights"]
+    assert failed["status"] == "error"
+    assert failed["code"] == "Throttling"
+    assert "Rate exceeded" in failed["error"]
+    assert "route53_weights" not in snapshot.payload
+    assert snapshot.sources["dlq_depths"]["status"] == "ok"
+    assert snapshot.payload["replication_latency"]["directions"]
+
+
+def test_an_undeployed_environment_says_what_is_missing(empty_environment):
+    snapshot = telemetry.telemetry_collect(environment=empty_environment)
+    assert snapshot.sources["route53_weights"] == {
+        "status": "unavailable",
+        "error": "the environment has no hosted zone id yet",
+        "duration_ms": snapshot.sources["route53_weights"]["duration_ms"],
+    }
+    assert snapshot.sources["stacks"]["status"] == "unavailable"
+    # Alarms are read by name prefix: none yet, and that is an answer, not an error.
+    assert snapshot.payload["alarms"] == {"alarms": []}
+    assert "not deployed" in snapshot.sources["dlq_depths"]["error"]
+    assert snapshot.status == TelemetrySnapshot.Status.PARTIAL
+
+
+def test_an_unreachable_endpoint_fails_every_aws_source_and_still_stores(environment, settings):
+    from controlplane.aws import clients
+
+    settings.AWS_MAX_ATTEMPTS = 1
+    settings.AWS_CONNECT_TIMEOUT = 0.5
+    clients.clear_cache()
+    environment.aws_endpoint_url = "http://127.0.0.1:9"  # discard port: nothing listens
+    environment.save(update_fields=["aws_endpoint_url"])
+    try:
+        snapshot = telemetry.telemetry_collect(environment=environment)
+    finally:
+        clients.clear_cache()
+    # Every source that reads AWS failed (no execution to describe: that one has nothing to ask).
+    failed = {k for k, s in snapshot.sources.items() if s["status"] == "error"}
+    assert failed == {s.key for s in telemetry.SOURCES} - {"executions"}
+    assert snapshot.status == TelemetrySnapshot.Status.PARTIAL
+    assert snapshot.payload == {"executions": {"executions": []}}
+    assert snapshot.sources["route53_weights"]["code"] == "Unreachable"
+    assert selectors.latest_snapshot(environment) == snapshot
+
+
+def test_a_second_tick_in_the_same_slot_is_skipped(environment):
+    first = telemetry.telemetry_collect(environment=environment)
+    # Same slot: the claim (one row per environment and slot) refuses it.
+    assert telemetry.telemetry_slot(timezone.now()) == first.slot or pytest.skip("crossed a slot boundary")
+    assert telemetry.telemetry_collect(environment=environment) is None
+    assert TelemetrySnapshot.objects.filter(environment=environment).count() == 1
+
+
+def test_re_reading_cloudwatch_does_not_duplicate_points(environment):
+    telemetry.telemetry_collect(environment=environment)
+    before = TelemetryPoint.objects.filter(
+        environment=environment, metric=TelemetryPoint.Metric.REPLICATION_LATENCY
+    ).count()
+    TelemetrySnapshot.objects.filter(environment=environment).update(slot=0)  # free the slot
+    telemetry.telemetry_collect(environment=environment)
+    after = TelemetryPoint.objects.filter(environment=environment, metric=TelemetryPoint.Metric.REPLICATION_LATENCY)
+    assert after.count() == before
+
+
+def test_the_beat_task_collects_and_prunes_old_history(environment, settings):
+    settings.TELEMETRY_RETENTION_HOURS = 1
+    old = timezone.now() - timedelta(hours=2)
+    TelemetrySnapshot.objects.create(environment=environment, slot=1, started_at=old, collected_at=old)
+    TelemetryPoint.objects.create(
+        environment=environment, metric=TelemetryPoint.Metric.ROUTE53_WEIGHT, series="x", at=old, value=1
+    )
+
+    totals = telemetry_collect_all_task()
+
+    assert totals["collected"] == 1
+    assert totals["pruned_snapshots"] == 1 and totals["pruned_points"] == 1
+    assert TelemetrySnapshot.objects.filter(environment=environment).count() == 1
+    assert not TelemetryPoint.objects.filter(series="x").exists()
+
+
+def test_the_collector_is_in_the_beat_schedule(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["telemetry-collect"]
+    assert entry["task"] == "migrations_app.tasks.telemetry_collect_all_task"
+    assert entry["schedule"].total_seconds() == settings.TELEMETRY_INTERVAL_SECONDS
+
+
+def test_staleness_is_three_intervals(environment, settings):
+    settings.TELEMETRY_INTERVAL_SECONDS = 30
+    now = timezone.now()
+    snap = TelemetrySnapshot(environment=environment, slot=5, collected_at=now - timedelta(seconds=89))
+    assert not snap.is_stale(now)
+    snap.collected_at = now - timedelta(seconds=91)
+    assert snap.is_stale(now)
+    assert TelemetrySnapshot(environment=environment, slot=6).is_stale(now)  # never finished

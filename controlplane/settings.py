@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "audit",
     "migrations_app",
     "reconciliation",
+    "dashboard",
 ]
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", True)
 if SANDBOX_ENABLED:

@@ -81,7 +81,14 @@ def dashboard_charts(request, name: str):
 def cost_panel(request):
     """The replication cost panel: GET with the inputs (an estimate changes nothing)."""
     bound = bool(request.GET)
-    form = CostForm(request.GET) if bound else CostForm()
+    if bound:
+        # An input left out of the query keeps its default (``?tps=2500`` is enough); one
+        # present but blank is an error like any other bad value.
+        query = {name: field.initial for name, field in CostForm.base_fields.items()}
+        query.update(request.GET.dict())
+        form = CostForm(query)
+    else:
+        form = CostForm()
     if bound:
         data = form.cleaned_data if form.is_valid() else None
     else:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -65,6 +65,20 @@ def direction_name(sender: str, receiver: str) -> str:
     return f"{sender}→{receiver}"
 
 
+def _bucket(moment: datetime) -> datetime:
+    """The start of the period a datapoint belongs to: one key per minute whatever timestamp
+    the service reports (AWS gives the bucket start; the sandbox the first sample's time)."""
+    return datetime.fromtimestamp(int(moment.timestamp()) // PERIOD_SECONDS * PERIOD_SECONDS, tz=UTC)
+
+
+def _window(now: datetime) -> tuple[datetime, datetime]:
+    """The CloudWatch query window, aligned to whole periods so every cycle asks for the same
+    buckets (CloudWatch buckets from StartTime; unaligned windows would give each cycle its own
+    timestamps and the chart duplicate points). The end reaches past now: EndTime is exclusive."""
+    aligned = _bucket(now)
+    return aligned - LOOKBACK, aligned + timedelta(seconds=PERIOD_SECONDS)
+
+
 # --- sources ------------------------------------------------------------------------------------
 
 
@@ -84,16 +98,22 @@ def route53_weights_read(environment: Environment, now: datetime) -> SourceResul
 
 
 def replication_latency_read(environment: Environment, now: datetime) -> SourceResult:
-    table, series = checks.replication_latency_read(
-        environment, start=now - LOOKBACK, end=now + timedelta(seconds=PERIOD_SECONDS), period=PERIOD_SECONDS
-    )
+    start, end = _window(now)
+    table, series = checks.replication_latency_read(environment, start=start, end=end, period=PERIOD_SECONDS)
     directions, points = [], []
     for direction in series:
         name = direction_name(direction["from"], direction["to"])
         pts = direction["points"]
         for p in pts:
             points.append(
-                _point(environment, Metric.REPLICATION_LATENCY, name, p.timestamp, average=p.average, maximum=p.maximum)
+                _point(
+                    environment,
+                    Metric.REPLICATION_LATENCY,
+                    name,
+                    _bucket(p.timestamp),
+                    average=p.average,
+                    maximum=p.maximum,
+                )
             )
         newest = pts[-1] if pts else None
         directions.append(
@@ -122,6 +142,7 @@ def transactions_read(environment: Environment, now: datetime) -> SourceResult:
     """Invocations (and errors) per minute of each region's transaction function: every
     transaction is one invocation, so invocations per minute stand in for transactions."""
     known = outputs_known(environment=environment)
+    start, end = _window(now)
     regions, points = [], []
     for role in ("source", "target"):
         region = environment.region_for(role)
@@ -136,26 +157,28 @@ def transactions_read(environment: Environment, now: datetime) -> SourceResult:
                 namespace="AWS/Lambda",
                 metric=metric_name,
                 dimensions={"FunctionName": function},
-                start=now - LOOKBACK,
-                end=now + timedelta(seconds=PERIOD_SECONDS),
+                start=start,
+                end=end,
                 period=PERIOD_SECONDS,
                 statistics=["Sum"],
             )
         for p in per_metric["Invocations"]:
-            points.append(_point(environment, Metric.TRANSACTIONS, region, p.timestamp, value=p.sum or 0.0))
+            points.append(_point(environment, Metric.TRANSACTIONS, region, _bucket(p.timestamp), value=p.sum or 0.0))
         for p in per_metric["Errors"]:
-            points.append(_point(environment, Metric.ERRORS, region, p.timestamp, value=p.sum or 0.0))
+            points.append(_point(environment, Metric.ERRORS, region, _bucket(p.timestamp), value=p.sum or 0.0))
         # The newest minute is still filling: report the last complete one.
-        complete = [p for p in per_metric["Invocations"] if p.timestamp + timedelta(seconds=PERIOD_SECONDS) <= now]
+        complete = [
+            p for p in per_metric["Invocations"] if _bucket(p.timestamp) + timedelta(seconds=PERIOD_SECONDS) <= now
+        ]
         last = complete[-1] if complete else None
-        errors = {p.timestamp: p.sum for p in per_metric["Errors"]}
+        errors = {_bucket(p.timestamp): p.sum for p in per_metric["Errors"]}
         regions.append(
             {
                 "region": region,
                 "function": function,
-                "minute": _iso(last.timestamp) if last else None,
+                "minute": _iso(_bucket(last.timestamp)) if last else None,
                 "per_minute": last.sum if last else None,
-                "errors_per_minute": (errors.get(last.timestamp) or 0.0) if last else None,
+                "errors_per_minute": (errors.get(_bucket(last.timestamp)) or 0.0) if last else None,
             }
         )
     return SourceResult({"regions": regions}, points)
@@ -239,9 +262,11 @@ def _error_status(exc: Exception) -> dict:
     return {"status": "error", "error": f"internal error: {type(exc).__name__}: {str(exc)[:400]}"}
 
 
-def telemetry_collect(*, environment: Environment, sources: tuple[Source, ...] = SOURCES) -> TelemetrySnapshot | None:
+def telemetry_collect(
+    *, environment: Environment, sources: tuple[Source, ...] = SOURCES, now: datetime | None = None
+) -> TelemetrySnapshot | None:
     """Collect one snapshot of ``environment``; None when this slot is already taken."""
-    started = timezone.now()
+    started = now or timezone.now()
     try:
         with transaction.atomic():
             snapshot = TelemetrySnapshot.objects.create(

@@ -137,12 +137,13 @@ def test_an_unreachable_endpoint_fails_every_aws_source_and_still_stores(environ
     assert selectors.latest_snapshot(environment) == snapshot
 
 
-def test_a_second_tick_in_the_same_slot_is_skipped(environment):
-    first = telemetry.telemetry_collect(environment=environment)
-    # Same slot: the claim (one row per environment and slot) refuses it.
-    assert telemetry.telemetry_slot(timezone.now()) == first.slot or pytest.skip("crossed a slot boundary")
-    assert telemetry.telemetry_collect(environment=environment) is None
-    assert TelemetrySnapshot.objects.filter(environment=environment).count() == 1
+def test_a_second_tick_in_the_same_slot_is_skipped(empty_environment):
+    # Another worker (or an overlapping beat tick) holds this slot already.
+    now = timezone.now()
+    TelemetrySnapshot.objects.create(environment=empty_environment, slot=telemetry.telemetry_slot(now))
+    assert telemetry.telemetry_collect(environment=empty_environment, now=now) is None
+    assert TelemetrySnapshot.objects.filter(environment=empty_environment).count() == 1
+    assert selectors.latest_snapshot(empty_environment) is None  # a claimed, unfinished row is not shown
 
 
 def test_re_reading_cloudwatch_does_not_duplicate_points(environment):
@@ -156,7 +157,18 @@ def test_re_reading_cloudwatch_does_not_duplicate_points(environment):
     assert after.count() == before
 
 
-def test_the_beat_task_collects_and_prunes_old_history(environment, settings):
+def test_cycles_in_the_same_minute_ask_cloudwatch_for_the_same_buckets(environment):
+    """Windows aligned to the period: the chart gets one point per minute, not one per cycle."""
+    minute = timezone.now().replace(second=0, microsecond=0)
+    first = telemetry.replication_latency_read(environment, minute + timedelta(seconds=5))
+    second = telemetry.replication_latency_read(environment, minute + timedelta(seconds=50))
+    assert first.points
+    assert {(p.series, p.at) for p in first.points} == {(p.series, p.at) for p in second.points}
+    assert all(p.at.second == 0 and p.at.microsecond == 0 for p in first.points)
+
+
+def test_the_beat_task_collects_and_prunes_old_history(empty_environment, settings):
+    environment = empty_environment
     settings.TELEMETRY_RETENTION_HOURS = 1
     old = timezone.now() - timedelta(hours=2)
     TelemetrySnapshot.objects.create(environment=environment, slot=1, started_at=old, collected_at=old)
@@ -178,7 +190,8 @@ def test_the_collector_is_in_the_beat_schedule(settings):
     assert entry["schedule"].total_seconds() == settings.TELEMETRY_INTERVAL_SECONDS
 
 
-def test_staleness_is_three_intervals(environment, settings):
+def test_staleness_is_three_intervals(empty_environment, settings):
+    environment = empty_environment
     settings.TELEMETRY_INTERVAL_SECONDS = 30
     now = timezone.now()
     snap = TelemetrySnapshot(environment=environment, slot=5, collected_at=now - timedelta(seconds=89))

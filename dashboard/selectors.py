@@ -311,12 +311,16 @@ def dashboard_charts(*, environment: Environment, now: datetime | None = None) -
         line_chart(key="latency", title="Replication latency", unit="milliseconds", series=series, start=since, end=now)
     )
 
-    tpm = _points(environment, TelemetryPoint.Metric.TRANSACTIONS, since)
+    # The current minute is still filling: leave it out rather than draw a false dip.
+    tpm = {
+        region: [p for p in pts if p.at + timedelta(seconds=60) <= now]
+        for region, pts in _points(environment, TelemetryPoint.Metric.TRANSACTIONS, since).items()
+    }
     charts.append(
         line_chart(
             key="tpm",
             title="Transactions per minute",
-            unit="transactions per minute (Lambda invocations)",
+            unit="per minute, counted as Lambda invocations",
             series=[
                 Series(region, [(p.at, p.value) for p in tpm.get(region, []) if p.value is not None], f"s{i * 2 + 1}")
                 for i, region in enumerate((src, tgt))

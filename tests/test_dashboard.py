@@ -207,3 +207,20 @@ def test_chart_points_older_than_the_chart_window_are_left_out(client, collected
     html = get_as(client, engineer, reverse("dashboard-charts", args=[collected.name])).content.decode()
     assert "999" not in html
     assert "120" in html
+
+
+def test_the_transactions_chart_leaves_out_the_minute_still_filling(client, empty_environment, engineer):
+    now = timezone.now()
+    this_minute = now.replace(second=0, microsecond=0)
+    for at, value in ((this_minute - timedelta(minutes=2), 3000.0), (this_minute, 7.0)):
+        TelemetryPoint.objects.create(
+            environment=empty_environment,
+            metric=TelemetryPoint.Metric.TRANSACTIONS,
+            series=empty_environment.source_region,
+            at=at,
+            value=value,
+        )
+    html = get_as(client, engineer, reverse("dashboard-charts", args=[empty_environment.name])).content.decode()
+    table = html[html.index('data-testid="chart-tpm"') : html.index('data-testid="chart-weights"')]
+    assert "<td>3,000</td>" in table
+    assert "<td>7</td>" not in table

@@ -166,19 +166,18 @@ def transactions_read(environment: Environment, now: datetime) -> SourceResult:
             points.append(_point(environment, Metric.TRANSACTIONS, region, _bucket(p.timestamp), value=p.sum or 0.0))
         for p in per_metric["Errors"]:
             points.append(_point(environment, Metric.ERRORS, region, _bucket(p.timestamp), value=p.sum or 0.0))
-        # The newest minute is still filling: report the last complete one.
-        complete = [
-            p for p in per_metric["Invocations"] if _bucket(p.timestamp) + timedelta(seconds=PERIOD_SECONDS) <= now
-        ]
-        last = complete[-1] if complete else None
+        # The newest minute is still filling: report the last complete one. No datapoint for
+        # it means no invocation in it (Lambda publishes nothing then): zero, not an older value.
+        minute = _bucket(now) - timedelta(seconds=PERIOD_SECONDS)
+        invocations = {_bucket(p.timestamp): p.sum for p in per_metric["Invocations"]}
         errors = {_bucket(p.timestamp): p.sum for p in per_metric["Errors"]}
         regions.append(
             {
                 "region": region,
                 "function": function,
-                "minute": _iso(_bucket(last.timestamp)) if last else None,
-                "per_minute": last.sum if last else None,
-                "errors_per_minute": (errors.get(_bucket(last.timestamp)) or 0.0) if last else None,
+                "minute": _iso(minute),
+                "per_minute": invocations.get(minute) or 0.0,
+                "errors_per_minute": errors.get(minute) or 0.0,
             }
         )
     return SourceResult({"regions": regions}, points)

@@ -16,13 +16,12 @@ from migrations_app.tasks import telemetry_collect_all_task
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _transactions_put(environment, region: str, invocations: float, *, minutes_ago: int = 2) -> None:
+def _transactions_put(environment, region: str, invocations: float, *, at) -> None:
     """What Lambda publishes: Invocations of the transaction function, per minute."""
     from migrations_app.deployments import outputs_known
 
     role = "source" if region == environment.source_region else "target"
     arn = outputs_known(environment=environment)[f"regional-{role}"]["TransactionFunctionArn"]
-    at = (timezone.now() - timedelta(minutes=minutes_ago)).replace(second=0, microsecond=0)
     cloudwatch.metric_put(
         target=environment.aws_target(region),
         namespace="AWS/Lambda",
@@ -35,10 +34,13 @@ def _transactions_put(environment, region: str, invocations: float, *, minutes_a
 
 
 def test_collector_stores_every_source_from_the_sandbox(environment):
-    _transactions_put(environment, environment.source_region, 1200)
-    _transactions_put(environment, environment.target_region, 300)
+    minute = (timezone.now() - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    _transactions_put(environment, environment.source_region, 1200, at=minute)
+    _transactions_put(environment, environment.target_region, 300, at=minute)
+    _transactions_put(environment, environment.target_region, 999, at=minute - timedelta(minutes=3))
 
-    snapshot = telemetry.telemetry_collect(environment=environment)
+    # Collected 30 s into the next minute: the minute above is the last complete one.
+    snapshot = telemetry.telemetry_collect(environment=environment, now=minute + timedelta(seconds=90))
 
     assert snapshot.status == TelemetrySnapshot.Status.COMPLETE, snapshot.sources
     assert set(snapshot.sources) == {s.key for s in telemetry.SOURCES}
@@ -53,6 +55,7 @@ def test_collector_stores_every_source_from_the_sandbox(environment):
     per_region = {r["region"]: r for r in payload["transactions"]["regions"]}
     assert per_region[environment.source_region]["per_minute"] == 1200
     assert per_region[environment.target_region]["per_minute"] == 300
+    assert per_region[environment.source_region]["minute"] == minute.isoformat()
     assert {q["messages"] for q in payload["dlq_depths"]["queues"]} == {0}
     assert len(payload["dlq_depths"]["queues"]) == 3
     assert payload["alarms"]["alarms"] and all(a["state"] for a in payload["alarms"]["alarms"])
@@ -69,6 +72,18 @@ def test_collector_stores_every_source_from_the_sandbox(environment):
     ) in metrics
     assert (TelemetryPoint.Metric.TRANSACTIONS, environment.source_region) in metrics
     assert selectors.latest_snapshot(environment) == snapshot
+
+
+def test_a_minute_without_invocations_reads_zero_not_an_older_minute(environment):
+    minute = (timezone.now() - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    _transactions_put(environment, environment.source_region, 500, at=minute - timedelta(minutes=2))
+    snapshot = telemetry.telemetry_collect(environment=environment, now=minute + timedelta(seconds=90))
+    per_region = {r["region"]: r for r in snapshot.payload["transactions"]["regions"]}
+    assert per_region[environment.source_region]["per_minute"] == 0
+    # The older minute is still a chart point.
+    assert TelemetryPoint.objects.filter(
+        environment=environment, metric=TelemetryPoint.Metric.TRANSACTIONS, value=500
+    ).exists()
 
 
 def test_a_failing_source_records_its_error_and_the_rest_are_stored(environment, monkeypatch):

@@ -7,7 +7,7 @@ REST API can serve the same dictionaries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -79,7 +79,6 @@ class DashboardStatus:
     runs: list[ReconciliationRun]
     open_findings: list[Finding]
     open_findings_count: int
-    extra: dict = field(default_factory=dict)
 
 
 def duration_text(seconds: float | None) -> str:

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "audit",
     "migrations_app",
     "reconciliation",
+    "dashboard",
 ]
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", True)
 if SANDBOX_ENABLED:
@@ -204,6 +205,15 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cutover-control-plane@localhost")
 
 DEPLOYMENT_POLL_SECONDS = env_float("DEPLOYMENT_POLL_SECONDS", 5.0)
+# --- telemetry and the dashboard ---------------------------------------------------------------
+# The collector snapshots AWS state every interval; pages read only the snapshots. A snapshot
+# older than STALE_FACTOR intervals is shown as stale with its age. History (snapshots and chart
+# points) older than the retention is deleted by the collector.
+TELEMETRY_INTERVAL_SECONDS = env_float("TELEMETRY_INTERVAL_SECONDS", 30.0)
+TELEMETRY_STALE_FACTOR = env_float("TELEMETRY_STALE_FACTOR", 3.0)
+TELEMETRY_RETENTION_HOURS = env_float("TELEMETRY_RETENTION_HOURS", 48.0)
+DASHBOARD_CHART_HOURS = env_float("DASHBOARD_CHART_HOURS", 3.0)
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 5)
 # The one beat schedule of the product.
 CELERY_BEAT_SCHEDULE = {
     "gate-intake": {
@@ -225,6 +235,10 @@ CELERY_BEAT_SCHEDULE = {
     "gate-evidence": {
         "task": "migrations_app.tasks.gate_evidence_refresh_all_task",
         "schedule": timedelta(seconds=EVIDENCE_REFRESH_SECONDS),
+    },
+    "telemetry-collect": {
+        "task": "migrations_app.tasks.telemetry_collect_all_task",
+        "schedule": timedelta(seconds=TELEMETRY_INTERVAL_SECONDS),
     },
     "s3-survey": {
         "task": "migrations_app.tasks.s3_survey_all_task",

@@ -14,5 +14,6 @@ urlpatterns += [
     path("signed-out/", views.signed_out, name="signed-out"),
     path("healthz", views.healthz, name="healthz"),
     path("audit/", audit_log, name="audit-log"),
+    path("", include("dashboard.urls")),
     path("", include("migrations_app.urls")),
 ]

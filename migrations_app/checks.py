@@ -207,16 +207,16 @@ def _weights_text(environment: Environment, weights: dict[str, int]) -> str:
 # --- a. replication latency ---------------------------------------------------------------------
 
 
-def replication_latency_collect(environment: Environment, gate: Gate) -> CheckResult:
+def replication_latency_read(
+    environment: Environment, *, start: datetime, end: datetime, period: int
+) -> tuple[str, list[dict]]:
+    """ReplicationLatency per direction between ``start`` and ``end``: the table name and, per
+    direction, ``{"from", "to", "points": [Datapoint, ...]}`` (Average, Maximum, SampleCount).
+
+    Shared by the gate check and the dashboard's telemetry collector.
+    """
     table = _output(outputs_known(environment=environment), "data", "TransactionsTableName")
-    now = timezone.now()
-    start = now - REPLICATION_LATENCY_WINDOW
-    # EndTime is exclusive and truncated to the second: reach one period past now, so a
-    # datapoint published this very second counts.
-    end = now + timedelta(seconds=REPLICATION_LATENCY_PERIOD_SECONDS)
-    window = f"the last {int(REPLICATION_LATENCY_WINDOW.total_seconds() // 60)} minutes"
-    directions = []
-    newest: datetime | None = None
+    out = []
     for sender in (environment.source_region, environment.target_region):
         receiver = environment.peer_of(sender)
         # Published by the sending region, per receiving region (notes/aws-facts.md).
@@ -227,17 +227,34 @@ def replication_latency_collect(environment: Environment, gate: Gate) -> CheckRe
             dimensions={"TableName": table, "ReceivingRegion": receiver},
             start=start,
             end=end,
-            period=REPLICATION_LATENCY_PERIOD_SECONDS,
-            statistics=["Maximum", "SampleCount"],
+            period=period,
+            statistics=["Average", "Maximum", "SampleCount"],
         )
-        points = [p for p in points if p.maximum is not None]
+        out.append({"from": sender, "to": receiver, "points": [p for p in points if p.maximum is not None]})
+    return table, out
+
+
+def replication_latency_collect(environment: Environment, gate: Gate) -> CheckResult:
+    now = timezone.now()
+    start = now - REPLICATION_LATENCY_WINDOW
+    # EndTime is exclusive and truncated to the second: reach one period past now, so a
+    # datapoint published this very second counts.
+    end = now + timedelta(seconds=REPLICATION_LATENCY_PERIOD_SECONDS)
+    window = f"the last {int(REPLICATION_LATENCY_WINDOW.total_seconds() // 60)} minutes"
+    table, series = replication_latency_read(
+        environment, start=start, end=end, period=REPLICATION_LATENCY_PERIOD_SECONDS
+    )
+    directions = []
+    newest: datetime | None = None
+    for direction in series:
+        points = direction["points"]
         worst = max(points, key=lambda p: p.maximum, default=None)
         if points:
             newest = max(newest or points[-1].timestamp, points[-1].timestamp)
         directions.append(
             {
-                "from": sender,
-                "to": receiver,
+                "from": direction["from"],
+                "to": direction["to"],
                 "datapoints": len(points),
                 "max_ms": worst.maximum if worst else None,
                 "max_at": worst.timestamp.isoformat() if worst else None,
@@ -370,7 +387,8 @@ def dns_ttl_collect(environment: Environment, gate: Gate) -> CheckResult:
 # --- c. DLQ depths ------------------------------------------------------------------------------
 
 
-def dlq_depth_collect(environment: Environment, gate: Gate) -> CheckResult:
+def dlq_depths_read(environment: Environment) -> list[dict]:
+    """Every dead-letter queue of the environment with its depth (gate checks and telemetry)."""
     known = outputs_known(environment=environment)
     queues = [
         ("gate queue DLQ", environment.home_region, _output(known, "orchestration", "GateDlqUrl")),
@@ -381,6 +399,11 @@ def dlq_depth_collect(environment: Environment, gate: Gate) -> CheckResult:
     for role, region, url in queues:
         depth = sqs.queue_depth(target=environment.aws_target(region), queue_url=url)
         depths.append({"queue": _queue_name(url), "role": role, "region": region, "messages": depth})
+    return depths
+
+
+def dlq_depth_collect(environment: Environment, gate: Gate) -> CheckResult:
+    depths = dlq_depths_read(environment)
     now = timezone.now()
     detail = {"queues": depths}
     full = [d for d in depths if d["messages"] > 0]
@@ -396,7 +419,8 @@ def dlq_depth_collect(environment: Environment, gate: Gate) -> CheckResult:
 # --- d. alarms ----------------------------------------------------------------------------------
 
 
-def alarms_collect(environment: Environment, gate: Gate) -> CheckResult:
+def alarms_read(environment: Environment) -> list[tuple[str, cloudwatch.Alarm]]:
+    """The environment's alarms in both regions as (region, alarm) (gate checks and telemetry)."""
     # Every AlarmName in infra_templates/ is "${EnvironmentName}-...". Another environment whose
     # name extends this one ("prod" / "prod-eu") shares the prefix: leave its alarms out.
     prefix = f"{environment.name}-"
@@ -412,6 +436,12 @@ def alarms_collect(environment: Environment, gate: Gate) -> CheckResult:
             if any(alarm.name.startswith(o) for o in others):
                 continue
             found.append((region, alarm))
+    return found
+
+
+def alarms_collect(environment: Environment, gate: Gate) -> CheckResult:
+    prefix = f"{environment.name}-"
+    found = alarms_read(environment)
     now = timezone.now()
     detail = {
         "alarms": [
@@ -558,20 +588,25 @@ def weight_drift_collect(environment: Environment, gate: Gate) -> CheckResult:
 # --- g. stack status ----------------------------------------------------------------------------
 
 
-def stack_status_collect(environment: Environment, gate: Gate) -> CheckResult:
+def stack_statuses_read(environment: Environment) -> list[dict]:
+    """CloudFormation status of every stack deployed through the control plane (checks, telemetry)."""
     keys = [k for k in outputs_known(environment=environment) if k in STACKS_BY_KEY]
     if not keys:
         raise EvidenceUnavailable("no stack of this environment has been deployed through the control plane")
-    stacks, offenders = [], []
+    stacks = []
     for key in keys:
         region = environment.region_for(STACKS_BY_KEY[key].region_role)
         name = f"{environment.name}-{key}"
         stack = cloudformation.stack_describe(target=environment.aws_target(region), name=name)
         status = stack.status if stack is not None and stack.exists else "missing"
-        stacks.append({"stack": name, "region": region, "status": status})
         healthy = status.endswith("_COMPLETE") and "ROLLBACK" not in status and not status.startswith("DELETE")
-        if not healthy:
-            offenders.append(f"{name} ({region}) {status}")
+        stacks.append({"stack": name, "key": key, "region": region, "status": status, "healthy": healthy})
+    return stacks
+
+
+def stack_status_collect(environment: Environment, gate: Gate) -> CheckResult:
+    stacks = stack_statuses_read(environment)
+    offenders = [f"{s['stack']} ({s['region']}) {s['status']}" for s in stacks if not s["healthy"]]
     now = timezone.now()
     detail = {"stacks": stacks}
     if offenders:

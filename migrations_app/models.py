@@ -386,3 +386,87 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.message}"
+
+
+class TelemetrySnapshot(models.Model):
+    """What AWS said about an environment at one moment, collected by a Celery beat job.
+
+    The dashboard reads only these rows (and TelemetryPoint), never AWS. One row per
+    environment per collection slot (``slot`` = the Unix time divided by the interval): the
+    row is claimed before AWS is read, so two beat ticks or two workers cannot collect the
+    same slot twice. Each source (CloudWatch, Route 53, SQS, ...) records its own status and
+    error: one failing source does not stop the others.
+    """
+
+    class Status(models.TextChoices):
+        COLLECTING = "collecting", "Collecting"
+        COMPLETE = "complete", "Complete"
+        PARTIAL = "partial", "Some sources failed"
+        FAILED = "failed", "Every source failed"
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="telemetry_snapshots")
+    slot = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COLLECTING)
+    started_at = models.DateTimeField(default=timezone.now)
+    collected_at = models.DateTimeField(null=True, blank=True, help_text="When every source had answered.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # {"route53_weights": {"status": "ok"|"error"|"unavailable", "error": "...", "duration_ms": 12}, ...}
+    sources = models.JSONField(default=dict, blank=True)
+    # {"route53_weights": {...}, "dlq_depths": [...], ...}: what each source read, JSON-safe.
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [models.UniqueConstraint(fields=["environment", "slot"], name="telemetry_one_per_slot")]
+        indexes = [models.Index(fields=["environment", "-collected_at"], name="telemetry_latest")]
+
+    def __str__(self) -> str:
+        return f"telemetry of {self.environment_id} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.status}"
+
+    def age_seconds(self, now=None) -> float | None:
+        if self.collected_at is None:
+            return None
+        return max(0.0, ((now or timezone.now()) - self.collected_at).total_seconds())
+
+    def is_stale(self, now=None) -> bool:
+        """Older than ``TELEMETRY_STALE_FACTOR`` intervals: shown as stale, not as current."""
+        age = self.age_seconds(now)
+        limit = settings.TELEMETRY_INTERVAL_SECONDS * settings.TELEMETRY_STALE_FACTOR
+        return age is None or age > limit
+
+    @property
+    def failed_sources(self) -> dict[str, dict]:
+        return {k: v for k, v in self.sources.items() if v.get("status") != "ok"}
+
+
+class TelemetryPoint(models.Model):
+    """One value of a time series the dashboard charts (replication latency per direction,
+    invocations per region, Route 53 weight per region), upserted by the collector.
+
+    Kept apart from the snapshots so a chart over hours reads a few hundred small rows,
+    not hundreds of snapshot payloads.
+    """
+
+    class Metric(models.TextChoices):
+        REPLICATION_LATENCY = "replication_latency", "Replication latency (ms)"
+        TRANSACTIONS = "transactions_per_minute", "Transactions per minute"
+        ERRORS = "errors_per_minute", "Errors per minute"
+        ROUTE53_WEIGHT = "route53_weight", "Route 53 weight"
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="telemetry_points")
+    metric = models.CharField(max_length=32, choices=Metric.choices)
+    series = models.CharField(max_length=80, help_text="A region, or 'us-east-1→eu-central-1'.")
+    at = models.DateTimeField()
+    average = models.FloatField(null=True, blank=True)
+    maximum = models.FloatField(null=True, blank=True)
+    value = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["environment", "metric", "series", "at"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "metric", "series", "at"], name="telemetry_point_once")
+        ]
+        indexes = [models.Index(fields=["environment", "metric", "at"], name="telemetry_point_range")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.series} {self.at:%H:%M}"

@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 
 from audit.models import AuditEvent
-from migrations_app.models import Approval, Deployment, Environment, Execution, Gate, StackDeployment
+from migrations_app.models import (
+    Approval,
+    Deployment,
+    Environment,
+    Execution,
+    Gate,
+    StackDeployment,
+    TelemetryPoint,
+    TelemetrySnapshot,
+)
 
 
 def environment_list() -> QuerySet[Environment]:
@@ -77,3 +86,18 @@ def stacks_deployed(*, environment: Environment) -> dict[str, StackDeployment]:
     ).order_by("deployment__created_at", "order"):
         latest[stack.stack_key] = stack
     return latest
+
+
+def latest_snapshot(environment: Environment) -> TelemetrySnapshot | None:
+    """The newest finished telemetry snapshot of ``environment`` (the dashboard and the API's
+    "telemetry latest snapshot" read this). Check ``is_stale()`` before showing it as current."""
+    return (
+        TelemetrySnapshot.objects.filter(environment=environment, collected_at__isnull=False)
+        .order_by("-collected_at")
+        .first()
+    )
+
+
+def telemetry_points(*, environment: Environment, metric: str, since) -> QuerySet[TelemetryPoint]:
+    """One metric's chart points since ``since``, by series then time."""
+    return TelemetryPoint.objects.filter(environment=environment, metric=metric, at__gte=since).order_by("series", "at")

@@ -201,3 +201,27 @@ def cutover_watchdog_task() -> dict:
             totals["expired"] += report.gates_expired
             totals["alerts"] += len(report.alerts)
     return totals
+
+
+@shared_task(acks_late=True)
+def telemetry_collect_all_task() -> dict:
+    """Beat: snapshot every environment's AWS state for the dashboard, then prune old history.
+
+    Environments are collected one after another; each claims its slot, so a tick that
+    overlaps a slow one skips what is already being collected.
+    """
+    from migrations_app import telemetry
+
+    totals = {"environments": 0, "collected": 0, "skipped": 0, "partial": 0}
+    for environment in Environment.objects.all():
+        totals["environments"] += 1
+        snapshot = telemetry.telemetry_collect(environment=environment)
+        if snapshot is None:
+            totals["skipped"] += 1
+            continue
+        totals["collected"] += 1
+        if snapshot.status != snapshot.Status.COMPLETE:
+            totals["partial"] += 1
+    snapshots, points = telemetry.telemetry_prune()
+    totals["pruned_snapshots"], totals["pruned_points"] = snapshots, points
+    return totals

@@ -18,6 +18,7 @@ class Datapoint:
     maximum: float | None
     sample_count: float | None
     unit: str = ""
+    sum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def metric_statistics(
             maximum=p.get("Maximum"),
             sample_count=p.get("SampleCount"),
             unit=p.get("Unit", "") or "",
+            sum=p.get("Sum"),
         )
         for p in resp.get("Datapoints", [])
     ]

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class DashboardConfig(AppConfig):
+    """The live cutover dashboard and the replication cost panel (floor 4: reads everything below)."""
+
+    name = "dashboard"
+    verbose_name = "Dashboard"

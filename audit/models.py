@@ -35,6 +35,9 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=64, blank=True)
     target_repr = models.CharField(max_length=255, blank=True)
     environment = models.CharField(max_length=64, blank=True, db_index=True)
+    # The AWS region the action concerns, where one does (a stack, a replica read, a pack's
+    # region); blank for actions spanning both regions (a weight shift) or none (a sign-in).
+    region = models.CharField(max_length=32, blank=True, db_index=True)
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
@@ -53,8 +56,9 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.event_type} {self.target_repr}"
 
-    def canonical(self) -> bytes:
-        content = {
+    def content(self) -> dict:
+        """What the hash covers: every field but the id and the hash itself."""
+        return {
             "occurred_at": self.occurred_at.isoformat(),
             "actor_id": self.actor_id,
             "actor_name": self.actor_name,
@@ -65,6 +69,7 @@ class AuditEvent(models.Model):
             "target_id": self.target_id,
             "target_repr": self.target_repr,
             "environment": self.environment,
+            "region": self.region,
             "before": self.before,
             "after": self.after,
             "outcome": self.outcome,
@@ -73,10 +78,28 @@ class AuditEvent(models.Model):
             "request_id": self.request_id,
             "prev_hash": self.prev_hash,
         }
-        return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+    def canonical(self) -> bytes:
+        return canonical_bytes(self.content())
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
+
+
+def canonical_bytes(content: dict) -> bytes:
+    """The bytes an entry's hash is taken over (also used to re-check exported entries).
+
+    ``region`` was added after the first entries were written: it is part of the content only
+    when set, so the hashes of earlier entries (all without a region) stay what they were.
+    """
+    content = dict(content)
+    if not content.get("region"):
+        content.pop("region", None)
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def content_hash(content: dict) -> str:
+    return hashlib.sha256(canonical_bytes(content)).hexdigest()
 
 
 class AuditChainHead(models.Model):

@@ -1,0 +1,26 @@
+"""``manage.py audit_verify``: walk the audit hash chain and name the first broken link."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.verification import audit_chain_verify
+
+
+class Command(BaseCommand):
+    help = "Verify the audit trail's hash chain and append-only triggers; exit 1 naming the first broken link."
+
+    def handle(self, **options):
+        report = audit_chain_verify()
+        problems = []
+        if report.first_break is not None:
+            problems.append(f"audit chain BROKEN at {report.first_break} (checked {report.checked} entries)")
+        if report.missing_triggers:
+            problems.append(
+                "append-only triggers missing on audit_auditevent: "
+                + ", ".join(report.missing_triggers)
+                + " (re-create them: see docs/runbook.md, 'When audit_verify fails')"
+            )
+        if problems:
+            raise CommandError("\n".join(problems))
+        self.stdout.write(
+            f"audit chain intact: {report.checked} entries, head #{report.last_event_id} {report.last_hash}"
+        )

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 GENESIS_HASH = "0" * 64
 
@@ -110,3 +113,61 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain head at event {self.last_event_id}: {self.last_hash[:12]}"
+
+
+class ReportPack(models.Model):
+    """An auditor's evidence pack for a period: built by a Celery task into one signed ZIP.
+
+    The ZIP lives under ``REPORTS_DIR``; this row holds who asked for what, the build's
+    progress, and the ZIP's SHA-256 (the manifest inside is what proves the contents).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        BUILDING = "building", "Building"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    environment = models.ForeignKey("migrations_app.Environment", on_delete=models.PROTECT, related_name="report_packs")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    region = models.CharField(max_length=32, blank=True, help_text="Blank: both regions.")
+    subjects = models.JSONField(default=list, blank=True, help_text="Data-subject (user) ids to export.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=128, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker owns the build until then.")
+    error = models.TextField(blank=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        region = self.region or "both regions"
+        return f"report pack {self.period_start:%Y-%m-%d %H:%M}–{self.period_end:%Y-%m-%d %H:%M} {region}"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.READY
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.BUILDING)
+
+    def zip_path(self):
+        return Path(settings.REPORTS_DIR) / f"{self.uid}.zip"
+
+    def download_name(self) -> str:
+        region = self.region or "all"
+        return (
+            f"report-pack-{self.environment.name}-{region}-{self.period_start:%Y%m%dT%H%M}-"
+            f"{self.period_end:%Y%m%dT%H%M}-{str(self.uid)[:8]}.zip"
+        )

@@ -60,6 +60,7 @@ class ReportPackForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
-            now = timezone.now().replace(microsecond=0)
+            # Up to the next whole minute, so what just happened is inside the default period.
+            now = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
             self.initial.setdefault("period_end", now)
             self.initial.setdefault("period_start", now - timedelta(days=1))

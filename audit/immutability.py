@@ -85,22 +85,27 @@ def flush_permitted(connection) -> Iterator[None]:
                 cursor.execute("RESET audit.maintenance")
 
 
-def triggers_install(schema_editor) -> None:
-    vendor = schema_editor.connection.vendor
+def _statements(vendor: str, create: bool) -> list[str]:
     if vendor == "postgresql":
-        schema_editor.execute(PG_CREATE, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_CREATE:
-            schema_editor.execute(statement, params=None)
-    else:  # pragma: no cover - the product runs on these two only
+        return [PG_CREATE if create else PG_DROP]
+    if vendor == "sqlite":
+        return SQLITE_CREATE if create else SQLITE_DROP
+    if create:  # pragma: no cover - the product runs on these two only
         raise NotImplementedError(f"no audit triggers for {vendor}: add them before using this database")
+    return []  # pragma: no cover
 
 
-def triggers_remove(schema_editor) -> None:
-    vendor = schema_editor.connection.vendor
-    statements = {"postgresql": [PG_DROP], "sqlite": SQLITE_DROP}.get(vendor, [])
-    for statement in statements:
-        schema_editor.execute(statement, params=None)
+def triggers_install(connection) -> None:
+    """Create the triggers (a migration passes ``schema_editor.connection``)."""
+    with connection.cursor() as cursor:
+        for statement in _statements(connection.vendor, create=True):
+            cursor.execute(statement)
+
+
+def triggers_remove(connection) -> None:
+    with connection.cursor() as cursor:
+        for statement in _statements(connection.vendor, create=False):
+            cursor.execute(statement)
 
 
 def triggers_present(connection) -> list[str]:

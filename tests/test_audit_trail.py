@@ -187,3 +187,13 @@ def test_transactional_tests_can_still_flush_the_trail():
     assert AuditEvent.objects.count() == 0
     _events(1)  # and the chain starts over from the genesis hash
     assert "intact" in _verify()
+
+
+def test_install_triggers_puts_them_back():
+    _events(1)
+    _drop_triggers()
+    out = __import__("io").StringIO()
+    call_command("audit_verify", "--install-triggers", stdout=out)
+    assert "intact" in out.getvalue() and triggers_present(connection) == []
+    with pytest.raises(DatabaseError, match="append-only"):
+        _raw("DELETE FROM audit_auditevent")

@@ -4,11 +4,11 @@ from audit.immutability import triggers_install, triggers_remove
 
 
 def install(apps, schema_editor):
-    triggers_install(schema_editor)
+    triggers_install(schema_editor.connection)
 
 
 def remove(apps, schema_editor):
-    triggers_remove(schema_editor)
+    triggers_remove(schema_editor.connection)
 
 
 class Migration(migrations.Migration):

@@ -649,7 +649,7 @@ def _build_files(pack: ReportPack, workdir: Path) -> dict:
     )
     out = _HashingFile(workdir / "summary.pdf")
     out.write_bytes(pdf_bytes)
-    files["summary.pdf"] = out.close()
+    files["summary.pdf"] = {**out.close(), "rows": None}
     _progress(pack, 95, "Signing")
     requester = pack.requested_by
     manifest = {

@@ -2,18 +2,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audit import reports
-from audit.exports import audit_csv_chunks
+from audit import reports, services
 from audit.forms import AuditFilterForm, ReportPackForm
 from audit.models import ReportPack
 from audit.selectors import audit_event_filter, audit_event_types, audit_regions, report_pack_get, report_pack_list
-from audit.services import audit_record
 from controlplane.accounts.models import Role
 from controlplane.accounts.permissions import role_required
 
@@ -60,15 +57,9 @@ def audit_export(request):
     form, filters = _filtered(request)
     if filters is None:
         return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), status=400)
-    with transaction.atomic():
-        audit_record(
-            actor=request.user,
-            event_type="audit.exported",
-            target_type="audit.auditevent",
-            target_repr="audit trail CSV",
-            after={k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in filters.items()},
-        )
-    response = StreamingHttpResponse(audit_csv_chunks(audit_event_filter(**filters)), content_type="text/csv")
+    response = StreamingHttpResponse(
+        services.audit_export(actor=request.user, filters=filters), content_type="text/csv"
+    )
     response["Content-Disposition"] = f'attachment; filename="audit-trail-{timezone.now():%Y%m%dT%H%M%S}.csv"'
     return response
 

@@ -143,3 +143,16 @@ def test_admin_shows_no_delete_action_to_an_approver_with_staff_rights(client, a
     listing = client.get("/admin/audit/auditevent/").content.decode()
     assert "delete_selected" not in listing
     assert client.post(f"/admin/audit/auditevent/{trail['approve'].pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_an_abandoned_export_leaves_the_connection_usable(monkeypatch, trail):
+    """A browser that stops reading mid-download closes the generator inside COPY."""
+    import audit.exports
+    from audit.exports import audit_csv_chunks
+
+    monkeypatch.setattr(audit.exports, "CHUNK_BYTES", 10)  # one chunk per row
+    chunks = audit_csv_chunks(AuditEvent.objects.all())
+    next(chunks)
+    next(chunks)
+    chunks.close()
+    assert AuditEvent.objects.count() == 4

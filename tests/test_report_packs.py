@@ -505,3 +505,16 @@ def test_subject_export_holds_exactly_that_users_transactions_in_the_region(
     assert other.startswith("subject_user_9_") and manifest["subjects"][other] == "user/9"
     assert manifest["files"][other]["rows"] == 0
     assert pack_verify(pack.zip_path()).ok
+
+
+def test_status_fragment_polls_while_the_pack_builds(client, env, auditor):
+    pack = reports.report_pack_request(
+        actor=auditor, environment=env, period_start=T0, period_end=T0 + timedelta(hours=1)
+    )
+    ReportPack.objects.filter(pk=pack.pk).update(status="building", progress=40, stage="Findings")
+    client.force_login(auditor)
+    fragment = client.get(f"/reports/{pack.uid}/status/").content.decode()
+    assert f'hx-get="/reports/{pack.uid}/status/"' in fragment and "Findings" in fragment and 'value="40"' in fragment
+    assert "report-download" not in fragment
+    assert client.get(f"/reports/{pack.uid}/download/").status_code == 409  # not ready yet
+    assert client.get(f"/reports/{uuid.uuid4()}/").status_code == 404

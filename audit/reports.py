@@ -362,7 +362,7 @@ def _approvals_rows(pack: ReportPack, gates_summary: list) -> Iterator[list]:
             arrived_at__gte=pack.period_start,
             arrived_at__lt=pack.period_end,
         )
-        .select_related("execution")
+        .select_related("execution", "delivery")
         .prefetch_related("approvals")
         .order_by("arrived_at", "pk")
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import models, transaction
@@ -26,6 +27,7 @@ def audit_record(
     target_id: str = "",
     target_repr: str = "",
     environment: str = "",
+    region: str = "",
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     outcome: str = Outcome.SUCCESS,
@@ -54,6 +56,7 @@ def audit_record(
             target_id=target_id,
             target_repr=target_repr[:255],
             environment=environment,
+            region=region,
             before=_jsonable(before),
             after=_jsonable(after),
             outcome=outcome,
@@ -67,3 +70,20 @@ def audit_record(
         head.last_hash, head.last_event_id = event.hash, event.pk
         head.save(update_fields=["last_hash", "last_event_id"])
     return event
+
+
+def audit_export(*, actor, filters: dict[str, Any]) -> Iterator[bytes]:
+    """Record who exported which part of the trail (one AuditEvent, committed before the first
+    byte leaves), then stream it as CSV. The page and the REST API call this."""
+    from audit.exports import audit_csv_chunks
+    from audit.selectors import audit_event_filter
+
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            event_type="audit.exported",
+            target_type="audit.auditevent",
+            target_repr="audit trail CSV",
+            after={k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in filters.items()},
+        )
+    return audit_csv_chunks(audit_event_filter(**filters))

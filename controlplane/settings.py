@@ -257,6 +257,22 @@ AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 25.0)
 GATE_TIMEOUT_SECONDS = env_int("GATE_TIMEOUT_SECONDS", 24 * 3600)
 
 
+# --- audit trail and report packs ---------------------------------------------------------
+# `manage.py flush` erases the append-only audit trail: refused unless this is on (tests only).
+AUDIT_FLUSH_ALLOWED = env_bool("AUDIT_FLUSH_ALLOWED", False)
+REPORTS_DIR = Path(env_str("REPORTS_DIR", str(VAR_DIR / "reports")))
+# HMAC key signing report-pack manifests. Unset: derived from DJANGO_SECRET_KEY (then anyone
+# verifying packs needs that key: set a dedicated one in production).
+REPORT_SIGNING_KEY = env_secret("REPORT_SIGNING_KEY", "") or ""
+# A KMS asymmetric signing key (ECC_NIST_P256 or RSA): manifests are also signed with it, so a
+# verifier needs only kms:Verify (or the public key), never a shared secret.
+REPORT_KMS_KEY_ID = env_str("REPORT_KMS_KEY_ID", "")
+REPORT_KMS_REGION = env_str("REPORT_KMS_REGION", "eu-central-1")
+REPORT_KMS_ENDPOINT_URL = env_str("REPORT_KMS_ENDPOINT_URL", "")
+REPORT_KMS_ALGORITHM = env_str("REPORT_KMS_ALGORITHM", "ECDSA_SHA_256")
+# Audit entries per page in the browser.
+AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 100)
+
 # --- the rest ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

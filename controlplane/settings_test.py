@@ -17,6 +17,8 @@ os.environ.setdefault("CUTOVER_DEFAULT_STEPS", "10,100")
 os.environ.setdefault("CUTOVER_DEFAULT_SOAK_SECONDS", "0")
 os.environ.setdefault("CUTOVER_WINDOW_SECONDS", "1")
 os.environ.setdefault("GATE_TTL_SETTLE_SECONDS", "0")
+# pytest-django flushes the database between transactional tests, the audit table included.
+os.environ.setdefault("AUDIT_FLUSH_ALLOWED", "true")
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 os.environ.setdefault("CONTROLPLANE_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 

@@ -2,7 +2,6 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from audit.views import audit_log
 from controlplane import views
 
 urlpatterns = []
@@ -13,7 +12,7 @@ urlpatterns += [
     path("accounts/", include("allauth.urls")),
     path("signed-out/", views.signed_out, name="signed-out"),
     path("healthz", views.healthz, name="healthz"),
-    path("audit/", audit_log, name="audit-log"),
+    path("", include("audit.urls")),
     path("", include("dashboard.urls")),
     path("", include("migrations_app.urls")),
 ]

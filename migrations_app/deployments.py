@@ -140,6 +140,7 @@ def stack_deployment_confirm(*, stack: StackDeployment, actor) -> StackDeploymen
             event_type="deployment.confirm",
             target=deployment,
             environment=env.name,
+            region=stack.region,
             after={"stack": stack.stack_name, "region": stack.region, "changes": len(stack.changes)},
         )
         transaction.on_commit(lambda: _enqueue_advance(deployment.pk))
@@ -325,6 +326,7 @@ def _stack_fail(deployment: Deployment, stack: StackDeployment, reason: str) -> 
         event_type="deployment.failed",
         target=deployment,
         environment=deployment.environment.name,
+        region=stack.region,
         outcome=Outcome.FAILURE,
         after={"stack": stack.stack_name, "region": stack.region, "reason": reason[:1000]},
     )

@@ -756,6 +756,7 @@ def environment_s3_backfill_request(*, environment: Environment, actor) -> None:
             event_type="s3.backfill_requested",
             target=environment,
             environment=environment.name,
+            region=environment.target_region,
             after={"source": buckets.source, "target": buckets.target, "missing": environment.s3_missing_objects},
         )
         transaction.on_commit(lambda: _enqueue("s3_backfill_task", environment.pk))
@@ -778,6 +779,7 @@ def environment_s3_backfill(*, environment: Environment) -> int:
         event_type="s3.backfill_done",
         target=environment,
         environment=environment.name,
+        region=environment.target_region,
         after={"copied": len(missing), "still_missing": remaining},
         outcome=Outcome.SUCCESS if remaining == 0 else Outcome.FAILURE,
     )

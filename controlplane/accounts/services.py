@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from audit.models import Outcome
 from audit.services import audit_record
 from controlplane.accounts.models import User
 
@@ -59,3 +60,27 @@ def user_sso_signed_in(*, user: User, claims: dict) -> None:
 def groups_claim_for_audit(claims: dict) -> list[str]:
     groups = claims.get("groups") or []
     return [str(g) for g in groups] if isinstance(groups, list) else [str(groups)]
+
+
+def user_signed_out(*, user: User) -> None:
+    """Record a sign-out (PCI DSS 10.2.1: sessions end in the trail as they begin). One AuditEvent."""
+    with transaction.atomic():
+        audit_record(actor=user, event_type="auth.sign_out", target=user)
+
+
+def user_sso_sign_in_failed(*, provider: str, error: str, detail: str = "") -> None:
+    """Record a sign-in the IdP round trip did not complete (denied, bad state, IdP error).
+
+    There is no user yet, so the entry names no actor; origin (IP, agent, request id) says
+    where the attempt came from. One AuditEvent.
+    """
+    with transaction.atomic():
+        audit_record(
+            actor=None,
+            event_type="auth.sign_in",
+            target_type="sso.provider",
+            target_id=provider[:64],
+            target_repr=f"SSO provider {provider}"[:255],
+            outcome=Outcome.FAILURE,
+            after={"error": str(error)[:200], "detail": detail[:500]},
+        )

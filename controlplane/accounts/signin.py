@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from allauth.account.signals import user_logged_in
+from allauth.account.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 
-from controlplane.accounts.services import user_sso_signed_in
+from controlplane.accounts.services import user_signed_out, user_sso_signed_in
 
 
 def claims_of(sociallogin) -> dict:
@@ -23,3 +23,9 @@ def _on_login(sender, request, user, **kwargs):
     if sociallogin is None:
         return
     user_sso_signed_in(user=user, claims=claims_of(sociallogin))
+
+
+@receiver(user_logged_out)
+def _on_logout(sender, request, user, **kwargs):
+    if user is not None and user.is_authenticated:
+        user_signed_out(user=user)

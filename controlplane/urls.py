@@ -1,9 +1,13 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from audit.views import audit_log
 from controlplane import views
+from controlplane.accounts import views as account_views
+
+handler404 = "api.exceptions.not_found"
 
 urlpatterns = []
 if settings.SSO_ENABLED:
@@ -14,5 +18,12 @@ urlpatterns += [
     path("signed-out/", views.signed_out, name="signed-out"),
     path("healthz", views.healthz, name="healthz"),
     path("audit/", audit_log, name="audit-log"),
+    path("profile/", account_views.profile, name="profile"),
+    path("profile/tokens/", account_views.token_create, name="token-create"),
+    path("profile/tokens/<str:prefix>/revoke/", account_views.token_revoke, name="token-revoke"),
+    path("api/v1/", include("api.urls")),
+    # The unversioned addresses of the schema and docs point at the current version.
+    path("api/schema/", RedirectView.as_view(url="/api/v1/schema/", query_string=True)),
+    path("api/docs/", RedirectView.as_view(url="/api/v1/docs/")),
     path("", include("migrations_app.urls")),
 ]

@@ -1,7 +1,6 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from api import views
+from api import docs, views
 
 app_name = "api"
 
@@ -39,7 +38,7 @@ urlpatterns = [
     path("findings/<int:pk>/resolve/", views.FindingResolveApi.as_view(), name="finding-resolve"),
     path("audit-events/", views.AuditEventListApi.as_view(), name="audit-event-list"),
     path("audit-events/<int:pk>/", views.AuditEventDetailApi.as_view(), name="audit-event-detail"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("schema/", docs.SchemaApi.as_view(), name="schema"),
+    path("docs/", docs.SwaggerDocs.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", docs.RedocDocs.as_view(url_name="api:schema"), name="redoc"),
 ]

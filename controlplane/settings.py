@@ -280,6 +280,8 @@ SPECTACULAR_SETTINGS = {
     "trail of the us-east-1 to eu-central-1 cutover. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs pages: any role, like the rest of the API (outsiders get nothing).
+    "SERVE_PERMISSIONS": ["api.permissions.HasRole"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

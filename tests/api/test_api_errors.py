@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from migrations_app.models import CutoverPlan, Execution

@@ -88,7 +88,7 @@ def light_gate(light_execution):
         target_weights={"us-east-1": 90, "eu-central-1": 10},
         task_token=GATE_TOKEN,
     )
-    for key, label in (("replication_lag", "DynamoDB replication latency"), ("dlq_depth", "Dead-letter queues")):
+    for key, label in (("replication_latency", "DynamoDB replication latency"), ("dlq_depth", "Dead-letter queues")):
         GateCheck.objects.create(gate=gate, key=key, label=label, hard=True, verdict="pass", value="fine")
     return gate
 

@@ -1,4 +1,4 @@
-"""One error body for every 4xx of the API:
+"""One error body for every 4xx of the API (and for 502/503 when AWS fails in the request):
 
     {"error": {"code": "invalid", "message": "steps.1.target_weight: ...", "fields": {...}}}
 
@@ -14,6 +14,7 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
+from controlplane.aws import AwsError
 from migrations_app.errors import CutoverError, NotAllowed
 from migrations_app.services import ReauthenticationRequired
 
@@ -24,6 +25,13 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
     default_detail = "The request conflicts with the current state."
+
+
+class AwsUnavailable(exceptions.APIException):
+    """A service called AWS in the request (stop, confirm, a new hosted zone) and AWS failed."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_code = "aws_error"
 
 
 class FreshSignInRequired(exceptions.PermissionDenied):
@@ -60,6 +68,12 @@ def _flatten(detail, path: str = "") -> dict[str, list[str]]:
 
 
 def _translate(exc):
+    if isinstance(exc, AwsError):
+        transient = "" if exc.permanent else " It may be temporary: retry in a moment."
+        error = AwsUnavailable(f"AWS did not complete the request ({exc.code or 'error'}): {exc.message}.{transient}")
+        if not exc.permanent:
+            error.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return error
     if isinstance(exc, ReauthenticationRequired):
         return FreshSignInRequired(str(exc))
     if isinstance(exc, NotAllowed):

@@ -207,3 +207,18 @@ def test_a_rule_of_the_cutover_is_409_with_the_services_message(api, engineer, l
     error = error_of(response)
     assert error["code"] == "conflict"
     assert error["message"] == f"Environment {light_environment.name} is not provisioned yet."
+
+
+def test_aws_failing_in_the_request_is_a_clear_502_or_503_not_a_crash(api, engineer, light_execution, settings):
+    """Stop calls Step Functions in the request; this environment's endpoint answers nothing."""
+    from controlplane.aws import clients
+
+    settings.AWS_MAX_ATTEMPTS = 1  # no retries with backoff against a closed port
+    clients.clear_cache()
+    response = api(engineer).post(f"/api/v1/executions/{light_execution.pk}/stop/", {"reason": "x"}, format="json")
+    assert response.status_code in (502, 503)
+    body = response.json()["error"]
+    assert body["code"] == "aws_error" and "AWS did not complete the request" in body["message"]
+    light_execution.refresh_from_db()
+    assert light_execution.status == "RUNNING"
+    clients.clear_cache()

@@ -4,7 +4,7 @@ wrong) input, authenticated as a person holding all three roles, never gets a se
 Runs in-process over WSGI (no server), on the test database, with no AWS behind the
 environment (nothing here is provisioned, and on_commit hooks do not run in these tests).
 Hypothesis drives each operation's strategy directly (schemathesis' pytest plugin does not
-load under pytest 9 yet). SCHEMATHESIS_EXAMPLES sets the examples per operation (default 20).
+load under pytest 9 yet). SCHEMATHESIS_EXAMPLES sets the examples per operation (default 15).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.api.conftest import token_for
 from tests.conftest import make_user
 
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))
 
 pytestmark = pytest.mark.django_db(
     transaction=True

@@ -452,7 +452,8 @@ class FindingDetailApi(generics.RetrieveAPIView):
 
 
 class _FindingActionApi(APIView):
-    write_roles = reconciliation_services.FINDING_ROLES
+    # The service decides who may; this only keeps auditors and outsiders from reaching it.
+    write_roles = (Role.ENGINEER, Role.APPROVER)
     service = None
 
     @extend_schema(request=s.FindingNoteInput, responses={200: s.FindingOutput, **WRITE_ERRORS})

@@ -351,3 +351,25 @@ def test_schema_and_docs_are_served_offline(api, auditor):
 def test_schema_generation_has_no_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert "/api/v1/gates/{id}/reject/" in (tmp_path / "schema.yaml").read_text()
+
+
+# --- query counts: lists do not grow a query per row ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_gate_and_audit_lists_use_a_fixed_number_of_queries(api, auditor, light_gate, django_assert_max_num_queries):
+    from migrations_app.models import Gate
+
+    client = api(auditor)
+    client.get("/api/v1/gates/")  # warm: token last-use write, group lookups
+    for i in range(2, 12):
+        Gate.objects.create(
+            execution=light_gate.execution, state_name=f"Gate{i:02}", entered_at=str(i), step=i, task_token="t"
+        )
+    with django_assert_max_num_queries(8):
+        body = client.get("/api/v1/gates/").json()
+    assert body["count"] == 11
+    with django_assert_max_num_queries(8):
+        assert client.get("/api/v1/audit-events/").json()["count"] >= 2
+    with django_assert_max_num_queries(10):
+        assert client.get(f"/api/v1/gates/{light_gate.pk}/").json()["checks"]

@@ -12,6 +12,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.throttling import SimpleRateThrottle
 
+from audit.origin import origin_credential_note
 from controlplane.accounts.tokens import TokenInvalid, api_token_authenticate
 
 
@@ -62,6 +63,7 @@ class ApiTokenAuthentication(BaseAuthentication):
         except TokenInvalid as exc:
             throttle.record_failure()
             raise exceptions.AuthenticationFailed(str(exc)) from None
+        origin_credential_note(f"API token cpt_{token.prefix}")
         return token.user, token
 
     def authenticate_header(self, request) -> str:

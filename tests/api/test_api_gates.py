@@ -95,6 +95,8 @@ def test_approve_with_the_current_etag_records_the_approval_as_the_page_does(api
     assert response["ETag"] != etag
     event = AuditEvent.objects.get(event_type="gate.approve")
     assert event.actor == approver1 and event.after["comment"] == "lag fine"
+    prefix = approver1.api_tokens.get().prefix
+    assert event.user_agent.endswith(f"(API token cpt_{prefix})")  # which credential acted
     assert GateDelivery.objects.filter(gate=light_gate, kind="success").exists()
 
 

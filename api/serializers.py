@@ -164,11 +164,6 @@ class FindingNoteInput(StrictSerializer):
     note = TextField(max_length=4000, help_text="What was found or done. Required.")
 
 
-class TokenCreateInput(StrictSerializer):
-    name = TextField(max_length=100)
-    expires_in_days = WholeNumberField(required=False)
-
-
 # --- output ----------------------------------------------------------------------------------
 
 

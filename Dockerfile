@@ -32,7 +32,6 @@ COPY controlplane/ controlplane/
 COPY audit/ audit/
 COPY migrations_app/ migrations_app/
 COPY reconciliation/ reconciliation/
-COPY dashboard/ dashboard/
 # The sandbox app (moto and IdP process helpers, the `sandbox`/`demo` commands), without
 # sandbox/idp/: the IdP has its own image (sandbox/idp/Dockerfile).
 COPY sandbox/*.py sandbox/

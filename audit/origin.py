@@ -38,3 +38,14 @@ def origin_set(origin: Origin) -> Iterator[Origin]:
 
 def system_origin(job: str, request_id: str | None = None):
     return origin_set(Origin(system=job, request_id=request_id or f"job-{uuid.uuid4()}"))
+
+
+def origin_credential_note(note: str) -> None:
+    """Add how the person authenticated (``API token cpt_<prefix>``) to the current request's
+    user agent, so the audit rows written while serving it say which token acted. Lasts until
+    the middleware restores the origin at the end of the request."""
+    origin = _current.get()
+    if origin is None or origin.system:
+        return
+    agent = f"{origin.user_agent} ({note})" if origin.user_agent else f"({note})"
+    _current.set(Origin(ip=origin.ip, user_agent=agent[-512:], request_id=origin.request_id))

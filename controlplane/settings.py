@@ -40,11 +40,16 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
     "django_celery_beat",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "controlplane.accounts",
     "audit",
     "migrations_app",
     "reconciliation",
-    "dashboard",
+    "controlplane.dashboard",
+    "controlplane.api",
 ]
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", True)
 if SANDBOX_ENABLED:
@@ -274,6 +279,68 @@ REPORT_KMS_ALGORITHM = env_str("REPORT_KMS_ALGORITHM", "ECDSA_SHA_256")
 AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 100)
 
 # --- the rest ----------------------------------------------------------------------------
+# --- REST API (/api/v1/) -------------------------------------------------------------------
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 30)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50)
+# Failed token authentications allowed per client IP before 429 (DRF rate syntax).
+API_TOKEN_FAILURE_RATE = env_str("API_TOKEN_FAILURE_RATE", "10/min")
+# Reverse proxies in front of the app; 0 = use REMOTE_ADDR and ignore X-Forwarded-For (which a
+# client could set to dodge the failure throttle).
+API_NUM_PROXIES = env_int("API_NUM_PROXIES", 0)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "controlplane.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["controlplane.api.permissions.HasRole"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "controlplane.api.pagination.ApiPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "controlplane.api.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"api_token_failure": API_TOKEN_FAILURE_RATE},
+    "NUM_PROXIES": API_NUM_PROXIES,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Cutover control plane API",
+    "DESCRIPTION": "Environments, deployments, plans, executions, gates, reconciliation and the audit "
+    "trail of the us-east-1 to eu-central-1 cutover. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs pages: any role, like the rest of the API (outsiders get nothing).
+    "SERVE_PERMISSIONS": ["controlplane.api.permissions.HasRole"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "EnvironmentKindEnum": "migrations_app.models.Environment.Kind",
+        "ExecutionStatusEnum": "migrations_app.models.Execution.Status",
+        "GateStatusEnum": "migrations_app.models.Gate.Status",
+        "DeploymentStatusEnum": "migrations_app.models.Deployment.Status",
+        "StackDeploymentStatusEnum": "migrations_app.models.StackDeployment.Status",
+        "GateCheckVerdictEnum": "migrations_app.models.GateCheck.Verdict",
+        "DeliveryStatusEnum": "migrations_app.models.GateDelivery.Status",
+        "ApprovalDecisionEnum": "migrations_app.models.Approval.Decision",
+        "ReconciliationRunStatusEnum": "reconciliation.models.ReconciliationRun.Status",
+        "FindingStatusEnum": "reconciliation.models.Finding.Status",
+        "FindingKindEnum": "reconciliation.models.Finding.Kind",
+        "AuditOutcomeEnum": "audit.models.Outcome",
+    },
+}
+# The failure throttle's counters: shared by every web process when CACHE_REDIS_URL is set,
+# per process otherwise (the demo, one process).
+_cache_redis_url = env_str("CACHE_REDIS_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_redis_url}
+    if _cache_redis_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = False

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from controlplane.accounts.models import Role
 from controlplane.accounts.permissions import role_required
+from controlplane.aws import AwsError
 from migrations_app import deployments, selectors, services
 from migrations_app.errors import CutoverError, NotAllowed
 from migrations_app.forms import ApproveForm, EnvironmentForm, RejectForm, StopForm
@@ -254,6 +255,8 @@ def execution_stop(request, pk: int):
         services.execution_stop(execution=execution, actor=request.user, reason=form.cleaned_data["reason"])
     except CutoverError as exc:
         messages.error(request, str(exc))
+    except AwsError as exc:
+        messages.error(request, f"Step Functions did not stop the cutover ({exc}); nothing was changed. Try again.")
     else:
         messages.success(request, "The cutover is stopped. The weights stay where the last approved step put them.")
     return redirect("execution-detail", pk=pk)

@@ -4,5 +4,5 @@ from django.apps import AppConfig
 class DashboardConfig(AppConfig):
     """The live cutover dashboard and the replication cost panel (floor 4: reads everything below)."""
 
-    name = "dashboard"
+    name = "controlplane.dashboard"
     verbose_name = "Dashboard"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from dashboard.charts import Chart, Series, line_chart
+from controlplane.dashboard.charts import Chart, Series, line_chart
 from migrations_app import selectors
 from migrations_app.models import Alert, Environment, Execution, Gate, TelemetryPoint, TelemetrySnapshot
 from migrations_app.telemetry import SOURCE_LABELS, direction_name

@@ -13,9 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from controlplane.accounts.models import Role
 from controlplane.accounts.permissions import role_required
+from controlplane.dashboard import selectors
+from controlplane.dashboard.forms import CostForm
 from controlplane.pricing.dynamodb import DEFAULT_TPS, CostInputs, PriceTableError, estimate, price_table
-from dashboard import selectors
-from dashboard.forms import CostForm
 from migrations_app.models import Environment
 
 ANY_ROLE = (Role.ENGINEER, Role.APPROVER, Role.AUDITOR)

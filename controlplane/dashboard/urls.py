@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import views
+from controlplane.dashboard import views
 
 urlpatterns = [
     path("dashboard/", views.dashboard_index, name="dashboard-index"),

@@ -219,6 +219,15 @@ TELEMETRY_STALE_FACTOR = env_float("TELEMETRY_STALE_FACTOR", 3.0)
 TELEMETRY_RETENTION_HOURS = env_float("TELEMETRY_RETENTION_HOURS", 48.0)
 DASHBOARD_CHART_HOURS = env_float("DASHBOARD_CHART_HOURS", 3.0)
 DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 5)
+# Reconciliation (issue 5). Windows are epoch-aligned; every transaction item carries its window
+# (timeBucket) and its hash bucket (timeBucketShard = "<window>#<bucket>"), stamped by the Lambdas,
+# which get these two values as template parameters: change them only between cutovers.
+RECONCILIATION_WINDOW_SECONDS = env_int("RECONCILIATION_WINDOW_SECONDS", 900)
+RECONCILIATION_BUCKETS = env_int("RECONCILIATION_BUCKETS", 2048)
+RECONCILIATION_INTERVAL_SECONDS = env_float("RECONCILIATION_INTERVAL_SECONDS", 900.0)
+# A window is compared once closed for max(floor, factor x current replication lag).
+RECONCILIATION_GRACE_FLOOR_SECONDS = env_float("RECONCILIATION_GRACE_FLOOR_SECONDS", 60.0)
+RECONCILIATION_GRACE_LAG_FACTOR = env_float("RECONCILIATION_GRACE_LAG_FACTOR", 5.0)
 # The one beat schedule of the product.
 CELERY_BEAT_SCHEDULE = {
     "gate-intake": {

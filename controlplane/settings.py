@@ -228,6 +228,10 @@ RECONCILIATION_INTERVAL_SECONDS = env_float("RECONCILIATION_INTERVAL_SECONDS", 9
 # A window is compared once closed for max(floor, factor x current replication lag).
 RECONCILIATION_GRACE_FLOOR_SECONDS = env_float("RECONCILIATION_GRACE_FLOOR_SECONDS", 60.0)
 RECONCILIATION_GRACE_LAG_FACTOR = env_float("RECONCILIATION_GRACE_LAG_FACTOR", 5.0)
+# The job (issue 5): a run holds its window this long before another worker may resume it, and
+# one cycle reconciles at most this many windows per environment (a backlog drains over cycles).
+RECONCILIATION_LEASE_SECONDS = env_int("RECONCILIATION_LEASE_SECONDS", 900)
+RECONCILIATION_MAX_WINDOWS_PER_CYCLE = env_int("RECONCILIATION_MAX_WINDOWS_PER_CYCLE", 50)
 # The one beat schedule of the product.
 CELERY_BEAT_SCHEDULE = {
     "gate-intake": {
@@ -253,6 +257,10 @@ CELERY_BEAT_SCHEDULE = {
     "telemetry-collect": {
         "task": "migrations_app.tasks.telemetry_collect_all_task",
         "schedule": timedelta(seconds=TELEMETRY_INTERVAL_SECONDS),
+    },
+    "reconciliation": {
+        "task": "reconciliation.tasks.reconciliation_cycle_task",
+        "schedule": timedelta(seconds=RECONCILIATION_INTERVAL_SECONDS),
     },
     "s3-survey": {
         "task": "migrations_app.tasks.s3_survey_all_task",

@@ -499,6 +499,8 @@ def _reconcile(*, run: ReconciliationRun, lag: selectors.Lag, now: datetime) -> 
                 "suspects": [vars(s) for s in outcome.suspects],
                 "rechecks": rechecks,
                 "items_read": meter.items,
+                "bytes_read": meter.bytes,
+                "modelled_read_units": meter.modelled_units,
                 "requests": meter.requests,
                 "grace_seconds": selectors.grace_seconds(lag),
                 "in_flight_seconds": in_flight,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from boto3.dynamodb.types import TypeDeserializer
 
 from controlplane.aws.clients import AwsTarget, client
-from controlplane.aws.errors import translated
+from controlplane.aws.errors import AwsError, translated
 
 SERVICE = "dynamodb"
 BY_USER_INDEX = "byUser"
@@ -70,3 +70,17 @@ def transactions_by_user(
         if not last:
             return
         kwargs["ExclusiveStartKey"] = last
+
+
+def table_stream_arn(*, target: AwsTarget, table: str) -> str | None:
+    """The stream of ``table``'s replica in ``target``'s region (each replica has its own), or
+    None when the table does not exist there yet or has no stream."""
+    ddb = client(SERVICE, target)
+    try:
+        with translated(SERVICE, "DescribeTable"):
+            description = ddb.describe_table(TableName=table)["Table"]
+    except AwsError as exc:
+        if exc.code == "ResourceNotFoundException":
+            return None
+        raise
+    return description.get("LatestStreamArn") or None

@@ -15,6 +15,8 @@ wrong there:
 - When an event source mapping exists on a table, moto invokes the function on every write
   and then EMPTIES the stream (later records reuse sequence numbers). In the sandbox the data
   plane runs the stream consumers itself, so records are only appended, never dispatched.
+- Every shard iterator ever handed out is kept forever; a polling consumer makes several a
+  second. Here an iterator is forgotten once used (consumers follow NextShardIterator).
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
 _original_transact = DynamoDBBackend.transact_write_items
+_original_get_records = DynamoDBStreamsBackend.get_records
 
 
 class _CopyWithoutTables:
@@ -101,3 +105,12 @@ def install() -> None:
     dynamodb_models.copy = _CopyWithoutTables  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     StreamShard.add = stream_shard_add  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+
+
+def get_records(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> dict[str, Any]:
+    """moto's, forgetting the iterator once used: consumers go on with NextShardIterator, and
+    moto would otherwise keep every iterator ever handed out (a steady leak under polling)."""
+    result = _original_get_records(self, iterator_arn, limit)
+    self.shard_iterators.pop(iterator_arn, None)
+    return result

@@ -1,7 +1,9 @@
-"""The data plane of one sandbox environment: replication + stream consumers, in one thread.
+"""The data plane of one sandbox environment: replication + stream consumers, in two threads.
 
-One thread polls both regions' streams, delivers the copies whose lag has run out, scans the
-document bucket, and writes the status file; it sleeps 50 ms while there is work and up to
+The replication thread polls both regions' streams, delivers the copies whose lag has run out,
+scans the document bucket, and writes the status file; the aggregates thread invokes the
+aggregates Lambda on what the streams delivered (Lambda invocations share one lock with the
+traffic, and replication must not wait for it). Both sleep 50 ms while there is work and up to
 ``idle_sleep`` when there is none, so an idle demo costs little CPU.
 """
 
@@ -56,6 +58,24 @@ class DataPlane(threading.Thread):
         self.idle_sleep = idle_sleep
         self.stopped = threading.Event()
         self.errors = 0
+        self._aggregator = threading.Thread(
+            target=self._aggregate_loop, name=f"sandbox-aggregates-{config.environment}", daemon=True
+        )
+
+    def start(self) -> None:
+        super().start()
+        self._aggregator.start()
+
+    def _aggregate_loop(self) -> None:
+        while not self.stopped.is_set():
+            done = 0
+            for follower in self.followers:
+                done += follower.aggregate()
+            self.stopped.wait(0.05 if done else self.idle_sleep)
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        self._aggregator.join(timeout)
 
     def run(self) -> None:
         last_metrics = last_scan = last_status = 0.0

@@ -262,6 +262,7 @@ class StreamFollower:
         self._iterator: str | None = None
         self._stream_arn: str | None = None
         self._pending: list[dict] = []
+        self._lock = threading.Lock()
         self.caught_up = False
         self.records_read = 0
         self.batches_applied = 0
@@ -304,34 +305,47 @@ class StreamFollower:
         self._iterator = self._streams.get_shard_iterator(**kwargs)["ShardIterator"]
 
     def poll(self) -> int:
-        """Read what is new, hand it on; returns the number of records read."""
+        """Read what is new and hand it to the replicator and to the aggregates queue; returns
+        the number of records read."""
         if self._iterator is None:
             self._open()
-        read = 0
-        if not self._pending:  # a failed aggregates batch is retried before reading on
-            response = self._streams.get_records(ShardIterator=self._iterator, Limit=1000)
-            self._iterator = response.get("NextShardIterator") or self._iterator
-            records = response.get("Records", [])
-            for record in records:
-                record["eventSourceARN"] = self._stream_arn
-            read = len(records)
-            self.records_read += read
-            if records:
-                self.replicator.enqueue(self.region, records)
-                self._pending = records
-        while self._pending:
-            batch = self._pending[:AGGREGATES_BATCH]
+        response = self._streams.get_records(ShardIterator=self._iterator, Limit=1000)
+        self._iterator = response.get("NextShardIterator") or self._iterator
+        records = response.get("Records", [])
+        for record in records:
+            record["eventSourceARN"] = self._stream_arn
+        self.records_read += len(records)
+        if records:
+            self.replicator.enqueue(self.region, records)
+            with self._lock:
+                self._pending.extend(records)
+        self.caught_up = not records and not self.aggregates_pending()
+        return len(records)
+
+    def aggregates_pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def aggregate(self) -> int:
+        """Invoke the aggregates Lambda on the pending records, 100 at a time, as the event
+        source mapping does; a failed batch stays first in line and is retried whole."""
+        done = 0
+        while True:
+            with self._lock:
+                batch = self._pending[:AGGREGATES_BATCH]
+            if not batch:
+                return done
             try:
                 self.runtime.invoke("aggregates", self.region, {"Records": batch})
             except Exception:  # noqa: BLE001 - Lambda retries the same batch; so do we
                 self.batch_failures += 1
                 log.exception("aggregates batch in %s failed; retrying it", self.region)
-                break
+                return done
+            with self._lock:
+                del self._pending[: len(batch)]
             self.batches_applied += 1
-            self._pending = self._pending[AGGREGATES_BATCH:]
+            done += len(batch)
             self._save_checkpoint(batch[-1]["dynamodb"]["SequenceNumber"])
-        self.caught_up = read == 0 and not self._pending
-        return read
 
 
 class ObjectReplicator:

@@ -278,6 +278,21 @@ AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 25.0)
 # A gate task waits at most this long for a decision before Step Functions times it out.
 GATE_TIMEOUT_SECONDS = env_int("GATE_TIMEOUT_SECONDS", 24 * 3600)
 
+# --- sandbox data plane ------------------------------------------------------------------------
+# sandbox/dataplane (issue 5): replication between the two regions'
+# tables and document buckets as global tables / S3 replication do it, the stream consumers, and
+# light traffic in the demo. SANDBOX_REPLICATION on|off is the mode at start (`manage.py
+# sandbox_replication` changes it while running); the lag is drawn uniformly from LAG_MS, and with
+# probability SPIKE_SHARE from SPIKE_MS instead. Control and status files live in DATAPLANE_DIR.
+SANDBOX_REPLICATION = env_str("SANDBOX_REPLICATION", "on")
+if SANDBOX_REPLICATION not in ("on", "off"):
+    raise ImproperlyConfigured(f"SANDBOX_REPLICATION must be on or off, not {SANDBOX_REPLICATION!r}")
+SANDBOX_REPLICATION_LAG_MS = env_str("SANDBOX_REPLICATION_LAG_MS", "100-300")
+SANDBOX_REPLICATION_SPIKE_MS = env_str("SANDBOX_REPLICATION_SPIKE_MS", "600-1500")
+SANDBOX_REPLICATION_SPIKE_SHARE = env_float("SANDBOX_REPLICATION_SPIKE_SHARE", 0.02)
+SANDBOX_DATAPLANE_DIR = Path(env_str("SANDBOX_DATAPLANE_DIR", str(VAR_DIR / "dataplane")))
+SANDBOX_DEMO_TRAFFIC_PER_SECOND = env_float("SANDBOX_DEMO_TRAFFIC_PER_SECOND", 1.0)
+
 
 # --- audit trail and report packs ---------------------------------------------------------
 # `manage.py flush` erases the append-only audit trail: refused unless this is on (tests only).

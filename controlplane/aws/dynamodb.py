@@ -75,6 +75,20 @@ def transactions_by_user(
         kwargs["ExclusiveStartKey"] = last
 
 
+def table_stream_arn(*, target: AwsTarget, table: str) -> str | None:
+    """The stream of ``table``'s replica in ``target``'s region (each replica has its own), or
+    None when the table does not exist there yet or has no stream."""
+    ddb = client(SERVICE, target)
+    try:
+        with translated(SERVICE, "DescribeTable"):
+            description = ddb.describe_table(TableName=table)["Table"]
+    except AwsError as exc:
+        if exc.code == "ResourceNotFoundException":
+            return None
+        raise
+    return description.get("LatestStreamArn") or None
+
+
 # --- reconciliation reads -------------------------------------------------------------------
 # Every read asks for ReturnConsumedCapacity TOTAL and adds what it cost to a ReadMeter, so a
 # reconciliation run records the read units it spent. Keys are paginated to the end.

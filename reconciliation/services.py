@@ -247,6 +247,7 @@ def _drill_down(
     meter: dynamodb.ReadMeter,
     now: datetime,
     in_flight: float,
+    duplicates: dict[str, set[str]],
 ) -> _Outcome:
     environment = run.environment
     region_a, region_b = run.region_a, run.region_b
@@ -255,7 +256,8 @@ def _drill_down(
     out = _Outcome()
     horizon = now - timedelta(seconds=in_flight)
     window_end = run.window_end
-    idempotency_keys: dict[str, int] = {}
+    # Keys the stream consumers saw accepted twice (a replaced marker), then keys of differing items.
+    idempotency_keys: dict[str, int | None] = dict.fromkeys(duplicates)
     for bucket in mismatched:
         shard = f"{window}#{bucket}"
         keys_a = _states(dynamodb.bucket_keys(target=target_a, table=table, time_bucket_shard=shard, meter=meter))
@@ -347,8 +349,8 @@ def _drill_down(
                     },
                 )
             )
-    # Duplicate debits: an idempotency key of a differing item that maps to several transactions
-    # in either region (each region's conditional write only saw its own replica).
+    # Duplicate debits: an idempotency key that maps to several transactions in either region
+    # (each region's conditional write only saw its own replica).
     for key, bucket in sorted(idempotency_keys.items()):
         ids_a = dynamodb.transaction_ids_by_idempotency_key(
             target=target_a, table=table, idempotency_key=key, meter=meter
@@ -357,7 +359,7 @@ def _drill_down(
             target=target_b, table=table, idempotency_key=key, meter=meter
         )
         out.keys_read += len(ids_a) + len(ids_b)
-        ids = sorted(set(ids_a) | set(ids_b))
+        ids = sorted(set(ids_a) | set(ids_b) | duplicates.get(key, set()))
         if len(ids) < 2:
             continue
         items = dynamodb.transactions_get(target=target_a, table=table, transaction_ids=ids, meter=meter)
@@ -378,6 +380,7 @@ def _drill_down(
                 detail={
                     "idempotency_key": key,
                     "bucket": bucket,
+                    "seen_by": "stream consumer (replaced marker)" if key in duplicates else "differing items",
                     "in_region": {region_a: ids_a, region_b: ids_b},
                     "origin": {i: items[i].origin_region for i in ids if i in items},
                 },
@@ -450,6 +453,13 @@ def _reconcile(*, run: ReconciliationRun, lag: selectors.Lag, now: datetime) -> 
             "checksum": f"{sum(r.checksum for r in rows.values()) % compare.MOD:016x}",
             "processed": sum(r.processed_here for r in rows.values()),
         }
+    duplicates: dict[str, set[str]] = {}
+    for region in (run.region_a, run.region_b):
+        seen = dynamodb.window_duplicates(
+            target=environment.aws_target(region), table=tables[1], window_id=window, meter=meter
+        )
+        for key, ids in seen.items():
+            duplicates.setdefault(key, set()).update(ids)
     in_flight = selectors.in_flight_seconds(lag, run.window_start)
     ReconciliationRun.objects.filter(pk=run.pk).update(
         counts=counts,
@@ -458,7 +468,14 @@ def _reconcile(*, run: ReconciliationRun, lag: selectors.Lag, now: datetime) -> 
         detail={**run.detail, "phase": "drill-down", "mismatched_buckets": mismatched[:500]},
     )
     outcome = _drill_down(
-        run=run, window=window, mismatched=mismatched, tables=tables, meter=meter, now=now, in_flight=in_flight
+        run=run,
+        window=window,
+        mismatched=mismatched,
+        tables=tables,
+        meter=meter,
+        now=now,
+        in_flight=in_flight,
+        duplicates=duplicates,
     )
     found = {f.pk for f in outcome.findings}
     if outcome.suspects:

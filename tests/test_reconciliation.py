@@ -130,6 +130,35 @@ def test_each_fault_is_detected_and_classified(ledger, engineer, django_capture_
     assert services.reconciliation_window_run(environment=env, window_start=start) is None
 
 
+def test_a_replicated_duplicate_debit_is_found_from_the_consumers_signal(ledger):
+    env = ledger.environment
+    start, _ = _window(ledger)
+    first = ledger.item(created_at=start + timedelta(seconds=3), idempotency_key="pay-7", origin=ledger.a)
+    second = ledger.item(created_at=start + timedelta(seconds=3.18), idempotency_key="pay-7", origin=ledger.b)
+    items = [*_items(ledger, start, 4), first, second]
+    ledger.hold(ledger.a, items)
+    ledger.hold(ledger.b, items)  # both replicated: every bucket agrees
+
+    assert services.reconciliation_window_run(environment=env, window_start=start).status == Run.CLEAN
+
+    # The source's consumer saw its marker idem#pay-7 replaced by the target's (last writer wins).
+    ids = sorted([first["transactionId"], second["transactionId"]])
+    pair = {"windowId": f"dup#{selectors.window_id(start)}", "bucket": "pay-7", "updatedAt": "x"}
+    client("dynamodb", env.aws_target(ledger.a)).put_item(
+        TableName=f"{env.name}-aggregates",
+        Item={**{k: {"S": v} for k, v in pair.items()}, "transactionIds": {"SS": ids}},
+    )
+    run = services.reconciliation_window_run(environment=env, window_start=start, force=True)
+
+    assert (run.status, run.buckets_mismatched) == (Run.FINDINGS, 0)
+    (finding,) = Finding.objects.filter(environment=env)
+    assert (finding.kind, finding.transaction_ids, finding.regions) == (
+        Finding.Kind.DUPLICATE_DEBIT,
+        ids,
+        sorted([ledger.a, ledger.b]),
+    )
+
+
 def test_lag_without_faults_is_rechecked_then_clean(ledger):
     env = ledger.environment
     replication_latency_put(env, 30_000.0)  # a 30 s spike: writes of the last 150 s may be in flight

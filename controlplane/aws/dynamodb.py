@@ -213,6 +213,25 @@ def window_aggregates(*, target: AwsTarget, table: str, window_id: str, meter: R
     return out
 
 
+DUPLICATE_PREFIX = "dup#"  # aggregates rows the consumer writes when a marker was replaced
+
+
+def window_duplicates(*, target: AwsTarget, table: str, window_id: str, meter: ReadMeter) -> dict[str, set[str]]:
+    """Idempotency keys the region's stream consumer saw accepted twice in a window (a marker
+    replaced by another transaction's): ``{key: {transaction ids}}``."""
+    ddb = client(SERVICE, target)
+    kwargs = {
+        "TableName": table,
+        "KeyConditionExpression": "windowId = :w",
+        "ExpressionAttributeValues": {":w": {"S": DUPLICATE_PREFIX + window_id}},
+    }
+    out: dict[str, set[str]] = {}
+    for item in _query_all(ddb, kwargs, meter):
+        plain = _plain(item)
+        out.setdefault(str(plain.get("bucket", "")), set()).update(str(i) for i in plain.get("transactionIds") or ())
+    return out
+
+
 def bucket_keys(*, target: AwsTarget, table: str, time_bucket_shard: str, meter: ReadMeter) -> list[KeyVersion]:
     """The transactions of one window's hash bucket in a region's replica (byTimeBucket index)."""
     ddb = client(SERVICE, target)

@@ -179,3 +179,46 @@ def test_a_transaction_without_its_window_is_refused_with_a_clear_error(aggregat
 
     with pytest.raises(ValueError, match="lacks timeBucket/timeBucketShard"):
         aggregates.handler({"Records": [record("INSERT", new=broken)]})
+
+
+# --- duplicate debits: a marker replaced by another transaction's (issue 5, reconciliation) ----
+
+
+def _marker(key: str, target: str, created: str) -> dict:
+    return {
+        "transactionId": {"S": f"idem#{key}"},
+        "kind": {"S": "idempotency"},
+        "targetTransactionId": {"S": target},
+        "createdAt": {"S": created},
+    }
+
+
+def _marker_record(key: str, old_target: str, new_target: str, sequence: str) -> dict:
+    return {
+        "eventName": "MODIFY",
+        "eventSourceARN": STREAM_ARN,
+        "dynamodb": {
+            "SequenceNumber": sequence,
+            "OldImage": _marker(key, old_target, "2026-11-27T04:03:10.100Z"),
+            "NewImage": _marker(key, new_target, "2026-11-27T04:03:10.280Z"),
+        },
+    }
+
+
+def test_a_replaced_marker_is_recorded_once_as_a_duplicate(aggregates, table):
+    key = f"pay-{uuid.uuid4().hex[:6]}"
+    batch = [_marker_record(key, "txn-x", "txn-y", "901"), _marker_record("same", "txn-z", "txn-z", "902")]
+
+    first = aggregates.apply(batch, table=table, region=REGION, window_seconds=900)
+    again = aggregates.apply(list(batch), table=table, region=REGION, window_seconds=900)  # a retry
+
+    assert (first["duplicates"], again["duplicates"]) == (1, 1)
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    item = ddb.get_item(TableName=table, Key={"windowId": {"S": "dup#2026-11-27T04:00:00Z"}, "bucket": {"S": key}})
+    assert sorted(item["Item"]["transactionIds"]["SS"]) == ["txn-x", "txn-y"]
+    count = ddb.query(
+        TableName=table,
+        KeyConditionExpression="windowId = :w",
+        ExpressionAttributeValues={":w": {"S": "dup#2026-11-27T04:00:00Z"}},
+    )["Count"]
+    assert count == 1  # the unchanged marker is not a duplicate

@@ -22,7 +22,16 @@ each (the marker's ``bucket`` is the chunk number); a retry after a partial fail
 chunks already applied. Keep BisectBatchOnFunctionError off: a bisected retry would be a
 different batch.
 
-Environment: AGGREGATES_TABLE_NAME; AWS_REGION (the region whose items count in
+Duplicate debits. Two regions that both accept one idempotency key write two transactions
+(different ids: every aggregate still agrees once both have replicated) and two markers
+``idem#<key>`` under the same item key. Replication's last-writer-wins then replaces one
+region's marker with the other's: a MODIFY of a marker whose ``targetTransactionId`` changes,
+which happens for no other reason (markers are written once). For each, the consumer adds both
+ids to the string set ``transactionIds`` of the aggregates item ``windowId = "dup#<window>"``,
+``bucket = <idempotency key>`` (an ADD to a set: applying it twice changes nothing). The
+reconciliation job reads those items per window (docs/decisions/0020).
+
+Environment: AGGREGATES_TABLE_NAME; WINDOW_SECONDS (for the duplicate items' window); AWS_REGION (the region whose items count in
 ``processedHere``). Stdlib and boto3 only.
 """
 
@@ -37,6 +46,10 @@ from botocore.exceptions import ClientError
 
 KIND_TRANSACTION = "transaction"
 BATCH_PREFIX = "batch#"
+DUPLICATE_PREFIX = "dup#"
+MARKER_PREFIX = "idem#"
+KIND_IDEMPOTENCY = "idempotency"
+DEFAULT_WINDOW_SECONDS = 900
 MAX_TRANSACTION_ITEMS = 100
 MARKER_RETENTION = timedelta(days=7)  # the marker only has to outlive Lambda's retries
 
@@ -105,6 +118,34 @@ def deltas_for(records: list[dict], region: str) -> dict[tuple[str, str], dict[s
     return {key: row for key, row in totals.items() if any(row.values())}
 
 
+def _window_of(stamp: str, window_seconds: int) -> str:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    epoch = int(moment.timestamp())
+    start = datetime.fromtimestamp(epoch - epoch % window_seconds, tz=UTC)
+    return start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def marker_conflicts(records: list[dict], window_seconds: int) -> dict[tuple[str, str], set[str]]:
+    """Idempotency markers that replication replaced with another transaction's: per
+    ("dup#<window>", idempotency key), the transaction ids both markers named."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for record in records:
+        images = record.get("dynamodb") or {}
+        old, new = images.get("OldImage"), images.get("NewImage")
+        if not old or not new or _value(new, "kind") != KIND_IDEMPOTENCY:
+            continue
+        before, after = _value(old, "targetTransactionId"), _value(new, "targetTransactionId")
+        marker = _value(new, "transactionId") or ""
+        if not before or not after or before == after or not marker.startswith(MARKER_PREFIX):
+            continue
+        stamps = [t for t in (_value(old, "createdAt"), _value(new, "createdAt")) if t]
+        if not stamps:
+            continue
+        window = _window_of(min(stamps), window_seconds)
+        out.setdefault((DUPLICATE_PREFIX + window, marker[len(MARKER_PREFIX) :]), set()).update({before, after})
+    return out
+
+
 def batch_id(records: list[dict]) -> str:
     """The same for every delivery of the same batch (Lambda retries with the same records)."""
     first, last = records[0], records[-1]
@@ -126,9 +167,12 @@ def _already_applied(exc: ClientError) -> bool:
     return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
 
 
-def apply(records: list[dict], *, table: str, region: str, now: datetime | None = None) -> dict[str, int]:
+def apply(
+    records: list[dict], *, table: str, region: str, now: datetime | None = None, window_seconds: int | None = None
+) -> dict[str, int]:
     """Apply one batch once. Returns what was done (for logs and tests)."""
     now = now or datetime.now(UTC)
+    window_seconds = window_seconds or int(os.environ.get("WINDOW_SECONDS") or DEFAULT_WINDOW_SECONDS)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     deltas = deltas_for(records, region)
     if not records:
@@ -182,7 +226,21 @@ def apply(records: list[dict], *, table: str, region: str, now: datetime | None 
             if not _already_applied(exc):
                 raise  # the batch fails and Lambda retries it; applied chunks are skipped then
             skipped += 1
-    return {"records": len(records), "chunks": len(chunks), "applied": applied, "skipped": skipped}
+    conflicts = marker_conflicts(records, window_seconds)
+    for (window_id, key), ids in sorted(conflicts.items()):
+        _dynamodb().update_item(
+            TableName=table,
+            Key={"windowId": {"S": window_id}, "bucket": {"S": key}},
+            UpdateExpression="ADD transactionIds :ids SET updatedAt = :now",
+            ExpressionAttributeValues={":ids": {"SS": sorted(ids)}, ":now": {"S": stamp}},
+        )
+    return {
+        "records": len(records),
+        "chunks": len(chunks),
+        "applied": applied,
+        "skipped": skipped,
+        "duplicates": len(conflicts),
+    }
 
 
 def handler(event: dict, context: object = None) -> dict:

@@ -16,6 +16,7 @@ from migrations_app.errors import CutoverError
 from migrations_app.models import Alert
 from reconciliation import selectors, services
 from reconciliation.models import Finding, ReconciliationRun, WindowCount
+from reconciliation.tasks import reconciliation_cycle_task
 from sandbox import ledger_fixture
 from tests.conftest import replication_latency_put
 from tests.reconciliation_helpers import Ledger, activate, closed_window
@@ -182,7 +183,7 @@ def test_lag_without_faults_is_rechecked_then_clean(ledger):
     assert not Finding.objects.exists()
 
 
-def test_the_cycle_reconciles_due_windows_of_active_environments_only(ledger, engineer):
+def test_the_cycle_reconciles_due_windows_of_active_environments_only(ledger, engineer, settings):
     env = ledger.environment
     start, _ = _window(ledger, closed_for=2 * W)
     ledger.hold(ledger.a, _items(ledger, start, 3))
@@ -197,8 +198,9 @@ def test_the_cycle_reconciles_due_windows_of_active_environments_only(ledger, en
     assert windows[0] == start and len(windows) >= 2  # the shift's window and each closed one after
     assert ReconciliationRun.objects.get(window_start=start).status == Run.FINDINGS
     assert all(r.status == Run.CLEAN for r in report.runs[1:])
-    # The next tick finds nothing left to do.
-    assert services.reconciliation_cycle(environment=env).runs == []
+    # The next beat tick finds nothing left to do.
+    assert settings.CELERY_BEAT_SCHEDULE["reconciliation"]["task"] == "reconciliation.tasks.reconciliation_cycle_task"
+    assert reconciliation_cycle_task.delay().get()["runs"] == 0
 
 
 def test_a_run_that_died_is_resumed(ledger, engineer):
@@ -273,6 +275,11 @@ def test_reconcile_command_reruns_a_window_and_prints_findings(ledger, capsys):
     assert lost["transactionId"] in out
     assert Finding.objects.filter(environment=env).count() == 1
     assert ReconciliationRun.objects.get(environment=env, window_start=start).attempt == 2
+
+    call_command("reconcile", env.name, "--since", (start - timedelta(seconds=W)).isoformat())
+    out = capsys.readouterr().out
+    assert f"{selectors.window_id(start - timedelta(seconds=W))} clean" in out
+    assert Finding.objects.filter(environment=env).count() == 1
 
     with pytest.raises(CommandError, match="not the start of a reconciliation window"):
         call_command("reconcile", env.name, "--window", (start + timedelta(seconds=7)).isoformat())

@@ -8,25 +8,15 @@ created when missing, with the keys and indexes of infra_templates/data.yaml.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
 from controlplane.aws import dynamodb
 from controlplane.aws.clients import AwsTarget, client
-
-MOD = 2**64
-
-
-def h64(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-
-
-def shard_for(transaction_id: str, buckets: int) -> int:
-    return h64(transaction_id) % buckets
+from reconciliation.compare import MOD, h64, shard_for
 
 
 def iso_s(moment: datetime) -> str:
@@ -165,13 +155,3 @@ def region_write(
 
 def aggregates_write(*, target: AwsTarget, environment_name: str, rows: list[dict]) -> None:
     dynamodb.items_write(target=target, table=f"{environment_name}-aggregates", items=rows)
-
-
-def window_of(moment: datetime, window_seconds: int) -> datetime:
-    epoch = int(moment.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % window_seconds, tz=UTC)
-
-
-def closed_window(*, now: datetime, window_seconds: int, closed_for: float) -> datetime:
-    """Start of the newest window that ended at least ``closed_for`` seconds before ``now``."""
-    return window_of(now - timedelta(seconds=closed_for), window_seconds) - timedelta(seconds=window_seconds)

@@ -9,11 +9,12 @@ import pytest
 from botocore.stub import Stubber
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from controlplane.aws.clients import client
 from migrations_app.errors import CutoverError
-from migrations_app.models import Alert
+from migrations_app.models import Alert, TelemetrySnapshot
 from reconciliation import selectors, services
 from reconciliation.models import Finding, ReconciliationRun, WindowCount
 from reconciliation.tasks import reconciliation_cycle_task
@@ -294,3 +295,27 @@ def test_a_misaligned_window_is_refused(ledger):
         services.reconciliation_window_run(
             environment=ledger.environment, window_start=closed_window() + timedelta(seconds=1)
         )
+
+
+def test_the_grace_follows_the_replication_lag_with_the_telemetry_snapshot_as_fallback(ledger):
+    env = ledger.environment
+    now = timezone.now()
+    replication_latency_put(env, 4_000.0)
+    lag = selectors.replication_lag(environment=env, since=now - timedelta(minutes=5), now=now)
+    assert (lag.source, lag.current) == ("cloudwatch", 4.0)
+    assert selectors.grace_seconds(lag) == 20.0  # 5 x 4 s, above the 5 s floor
+
+    TelemetrySnapshot.objects.create(
+        environment=env,
+        slot=1,
+        status=TelemetrySnapshot.Status.COMPLETE,
+        collected_at=now,
+        payload={"replication_latency": {"directions": [{"latest_maximum_ms": 300.0}, {"latest_maximum_ms": 900.0}]}},
+    )
+    watch = client("cloudwatch", env.aws_target(env.source_region))
+    with Stubber(watch) as stub:
+        stub.add_client_error("get_metric_statistics", service_error_code="Throttling", http_status_code=400)
+        lag = selectors.replication_lag(environment=env, since=now - timedelta(minutes=5), now=now)
+    assert (lag.source, lag.current) == ("telemetry snapshot", 0.9)
+    assert "Throttling" in lag.error
+    assert selectors.grace_seconds(lag) == 5.0  # the floor: 5 x 0.9 s is less

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from .config import DataPlaneConfig, LagDistribution, ReplicationControl
+from .config import DataPlaneConfig, LagDistribution, ReplicationControl, ReplicationState
 from .lambdas import LambdaRuntime
 from .replication import ObjectReplicator, StreamFollower, TableReplicator
 
@@ -33,13 +33,18 @@ class DataPlane(threading.Thread):
         directory: Path,
         lag: LagDistribution | None = None,
         mode: str | None = None,
-        idle_sleep: float = 0.25,
+        reset: bool = False,
+        idle_sleep: float = 0.1,
         seed: int | None = None,
     ):
         super().__init__(name=f"sandbox-dataplane-{config.environment}", daemon=True)
         self.config = config
         self.control = ReplicationControl(directory, config.environment)
-        if mode is not None:
+        checkpoints = Path(directory) / f"{config.environment}-checkpoints.json"
+        if reset:  # a fresh sandbox: no faults left over from a previous run, streams read from the start
+            self.control.write(ReplicationState(mode=mode or "on"))
+            checkpoints.unlink(missing_ok=True)
+        elif mode is not None:
             self.control.update(mode=mode)
         self.lag = lag or LagDistribution()
         self.runtime = LambdaRuntime(config)
@@ -50,7 +55,7 @@ class DataPlane(threading.Thread):
                 region,
                 replicator=self.replicator,
                 runtime=self.runtime,
-                checkpoints=Path(directory) / f"{config.environment}-checkpoints.json",
+                checkpoints=checkpoints,
             )
             for region in config.regions
         ]

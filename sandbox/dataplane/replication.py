@@ -28,6 +28,7 @@ import random
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ log = logging.getLogger("sandbox.dataplane")
 REPLICATED_FROM = "replicatedFrom"
 MARKER_PREFIX = "idem#"
 AGGREGATES_BATCH = 100
+LANES = 4
 
 
 def _s(image: dict, name: str) -> str | None:
@@ -97,6 +99,7 @@ class TableReplicator:
         self._state_mtime = control.mtime()
         self._own_deletes: dict[str, set[str]] = {r: set() for r in config.regions}
         self._clients = {r: config.client("dynamodb", r) for r in config.regions}
+        self._pool = ThreadPoolExecutor(max_workers=LANES, thread_name_prefix="sandbox-replication")
         self._metrics: dict[tuple[str, str], list[float]] = {}
         self.lags_ms: deque[float] = deque(maxlen=20000)
         self.counts = {"queued": 0, "applied": 0, "superseded": 0, "dropped": 0, "discarded": 0, "failed": 0}
@@ -150,7 +153,10 @@ class TableReplicator:
     # --- delivery ---
 
     def deliver_due(self) -> int:
-        """Apply every copy whose time has come (none while paused); returns how many."""
+        """Apply every copy whose time has come (none while paused); returns how many.
+
+        Copies go out on ``LANES`` threads (moto serves requests concurrently), each key always
+        on the same lane so that one item's copies keep their order."""
         state = self.state()
         if state.mode == "off":
             with self._lock:
@@ -159,19 +165,29 @@ class TableReplicator:
             return 0
         if state.mode == "paused":
             return 0
-        done = 0
-        while True:
-            with self._lock:
-                if not self._queue or self._queue[0].due > time.time():
-                    break
-                pending = heapq.heappop(self._queue)
+        due: list[_Pending] = []
+        with self._lock:
+            while self._queue and self._queue[0].due <= time.time():
+                due.append(heapq.heappop(self._queue))
+        if not due:
+            return 0
+        lanes: dict[int, list[_Pending]] = {}
+        for pending in due:
+            key = json.dumps(pending.record["dynamodb"].get("Keys", {}), sort_keys=True)
+            lanes.setdefault(hash(key) % LANES, []).append(pending)
+        if len(lanes) == 1:
+            self._apply_lane(next(iter(lanes.values())))
+        else:
+            list(self._pool.map(self._apply_lane, lanes.values()))
+        return len(due)
+
+    def _apply_lane(self, lane: list[_Pending]) -> None:
+        for pending in lane:
             try:
                 self._apply(pending)
             except Exception:  # noqa: BLE001 - the sandbox may be stopping; count and go on
                 self.counts["failed"] += 1
                 log.exception("replication of a %s record failed", pending.source)
-            done += 1
-        return done
 
     def _apply(self, pending: _Pending) -> None:
         target = self.config.peer(pending.source)

@@ -190,15 +190,17 @@ class TrafficGenerator:
             now = time.time()
             if end is not None and now >= end and (not drain or not self._heap):
                 break
+            # Scheduled actions (callbacks, faults) first: they must happen on time even when
+            # the sandbox cannot keep up with the rate.
+            if self._heap and self._heap[0][0] <= now:
+                _, _, action = heapq.heappop(self._heap)
+                self._safely(action)
+                continue
             if interval is not None and (end is None or now < end) and now >= next_send:
                 self._safely(self.transaction)
                 next_send += interval
                 if next_send < now - 1:  # cannot keep up: do not burst to catch up
                     next_send = now
-                continue
-            if self._heap and self._heap[0][0] <= now:
-                _, _, action = heapq.heappop(self._heap)
-                self._safely(action)
                 continue
             candidates = [now + 0.2]
             if interval is not None and (end is None or now < end):

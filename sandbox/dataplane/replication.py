@@ -102,6 +102,7 @@ class TableReplicator:
         self._pool = ThreadPoolExecutor(max_workers=LANES, thread_name_prefix="sandbox-replication")
         self._metrics: dict[tuple[str, str], list[float]] = {}
         self.lags_ms: deque[float] = deque(maxlen=20000)
+        self._recent: deque[tuple[float, float]] = deque(maxlen=20000)  # (when, lag ms)
         self.counts = {"queued": 0, "applied": 0, "superseded": 0, "dropped": 0, "discarded": 0, "failed": 0}
 
     # --- control ---
@@ -227,6 +228,7 @@ class TableReplicator:
     def _sample(self, pending: _Pending, target: str) -> None:
         lag_ms = max(0.0, (time.time() - pending.created) * 1000)
         self.lags_ms.append(lag_ms)
+        self._recent.append((time.time(), lag_ms))
         self._metrics.setdefault((pending.source, target), []).append(lag_ms)
 
     def publish_metrics(self) -> None:
@@ -249,6 +251,10 @@ class TableReplicator:
             for start in range(0, len(data), 20):
                 cloudwatch.put_metric_data(Namespace="AWS/DynamoDB", MetricData=data[start : start + 20])
 
+    def lag_since(self, moment: float) -> dict:
+        lags = [lag for when, lag in list(self._recent) if when >= moment]
+        return {"samples": len(lags), "p50": percentile(lags, 0.5), "p99": percentile(lags, 0.99)}
+
     def status(self) -> dict:
         lags = list(self.lags_ms)
         return {
@@ -257,6 +263,7 @@ class TableReplicator:
             "queued": self.queued(),
             "counts": dict(self.counts),
             "lag_ms": {"samples": len(lags), "p50": percentile(lags, 0.5), "p99": percentile(lags, 0.99)},
+            "lag_ms_last_minute": self.lag_since(time.time() - 60),
         }
 
 

@@ -44,6 +44,7 @@ REPLICATED_FROM = "replicatedFrom"
 MARKER_PREFIX = "idem#"
 AGGREGATES_BATCH = 100
 LANES = 4
+HOLD_RECHECK = 0.05  # seconds between looks at a held copy
 
 
 def _s(image: dict, name: str) -> str | None:
@@ -82,6 +83,7 @@ class _Pending:
     source: str = field(compare=False)
     record: dict = field(compare=False)
     created: float = field(compare=False)
+    key: str | None = field(compare=False, default=None)
 
 
 class TableReplicator:
@@ -95,6 +97,7 @@ class TableReplicator:
         self._queue: list[_Pending] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
+        self.enqueued = threading.Event()
         self._state = control.read()
         self._state_mtime = control.mtime()
         self._own_deletes: dict[str, set[str]] = {r: set() for r in config.regions}
@@ -141,11 +144,17 @@ class TableReplicator:
                 continue
             created = _created(record)
             due = created + (self.lag.sample_ms(self.rng) + state.extra_lag_ms) / 1000
-            if key is not None and key in state.hold:
-                due = max(due, state.hold[key])
             with self._lock:
-                heapq.heappush(self._queue, _Pending(max(due, now), next(self._seq), source, record, created))
+                heapq.heappush(self._queue, _Pending(max(due, now), next(self._seq), source, record, created, key))
             self.counts["queued"] += 1
+            self.enqueued.set()
+
+    def next_due(self) -> float:
+        """When the next queued copy is due (epoch seconds; far away if none, or paused)."""
+        with self._lock:
+            if not self._queue or self._state.mode == "paused":
+                return time.time() + 3600
+            return self._queue[0].due
 
     def queued(self) -> int:
         with self._lock:
@@ -167,9 +176,16 @@ class TableReplicator:
         if state.mode == "paused":
             return 0
         due: list[_Pending] = []
+        now = time.time()
         with self._lock:
-            while self._queue and self._queue[0].due <= time.time():
-                due.append(heapq.heappop(self._queue))
+            while self._queue and self._queue[0].due <= now:
+                pending = heapq.heappop(self._queue)
+                held_until = state.hold.get(pending.key or "", 0.0)
+                if held_until > now:  # a fault holds this request's copies: look again soon (releasable)
+                    pending.due = min(held_until, now + HOLD_RECHECK)
+                    heapq.heappush(self._queue, pending)
+                    continue
+                due.append(pending)
         if not due:
             return 0
         lanes: dict[int, list[_Pending]] = {}

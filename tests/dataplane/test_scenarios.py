@@ -81,7 +81,7 @@ def test_the_post_cutover_race_produces_exactly_one_duplicate_debit(deployed_env
         "sandbox_scenario",
         "post_cutover_race",
         environment=deployed_environment.name,
-        speed=6,
+        speed=10,
         seed=5,
         output=str(report_path),
     )

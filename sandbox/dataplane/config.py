@@ -13,6 +13,7 @@ import os
 import random
 import re
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,14 +131,29 @@ class DataPlaneConfig:
         )
 
     def client(self, service: str, region: str):
-        return boto3.client(
-            service,
-            region_name=region,
-            endpoint_url=self.endpoint,
-            aws_access_key_id=SANDBOX_CREDENTIALS.access_key_id,
-            aws_secret_access_key=SANDBOX_CREDENTIALS.secret_access_key,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=4),
-        )
+        return _client(self.endpoint, service, region)
+
+
+# The Lambda runtime (sandbox.dataplane.lambdas) sets and restores os.environ around every
+# invocation; botocore reads os.environ while it makes a client, so clients are made under the
+# same lock, once per (endpoint, service, region), and shared (boto3 clients are thread-safe).
+ENV_LOCK = threading.RLock()
+_clients: dict[tuple[str, str, str], object] = {}
+
+
+def _client(endpoint: str, service: str, region: str):
+    key = (endpoint, service, region)
+    with ENV_LOCK:
+        if key not in _clients:
+            _clients[key] = boto3.session.Session().client(
+                service,
+                region_name=region,
+                endpoint_url=endpoint,
+                aws_access_key_id=SANDBOX_CREDENTIALS.access_key_id,
+                aws_secret_access_key=SANDBOX_CREDENTIALS.secret_access_key,
+                config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=8),
+            )
+        return _clients[key]
 
 
 # --- control and status files -------------------------------------------------------------------

@@ -19,11 +19,10 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
-from .config import DataPlaneConfig
+from .config import ENV_LOCK, DataPlaneConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "infra_templates" / "lambda"
 FUNCTIONS = ("transaction", "webhook", "aggregates")
-_ENV_LOCK = threading.RLock()
 _IMPORT_LOCK = threading.Lock()
 
 
@@ -68,7 +67,7 @@ class LambdaRuntime:
     def invoke(self, function: str, region: str, event: dict) -> dict:
         module = handler_module(function)
         variables = self.environment_for(region)
-        with _ENV_LOCK:
+        with ENV_LOCK:
             saved = {name: os.environ.get(name) for name in [*variables, "AWS_SESSION_TOKEN", "AWS_PROFILE"]}
             try:
                 os.environ.pop("AWS_SESSION_TOKEN", None)

@@ -1,10 +1,11 @@
-"""The data plane of one sandbox environment: replication + stream consumers, in two threads.
+"""The data plane of one sandbox environment: replication + stream consumers, in threads.
 
-The replication thread polls both regions' streams, delivers the copies whose lag has run out,
-scans the document bucket, and writes the status file; the aggregates thread invokes the
-aggregates Lambda on what the streams delivered (Lambda invocations share one lock with the
-traffic, and replication must not wait for it). Both sleep 50 ms while there is work and up to
-``idle_sleep`` when there is none, so an idle demo costs little CPU.
+One thread per region reads that region's stream; one delivers copies when their lag runs out
+(it sleeps until the next one is due, so a copy lands on time whatever the polling does); one
+invokes the aggregates Lambda on what the streams delivered (Lambda invocations share one lock
+with the traffic, and replication must not wait for it); one does the housekeeping (document
+bucket, metric, status file) every second. Pollers sleep ``idle_sleep`` when they find nothing,
+so an idle demo costs little CPU.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from .config import DataPlaneConfig, LagDistribution, ReplicationControl
+from .config import DataPlaneConfig, LagDistribution, ReplicationControl, ReplicationState
 from .lambdas import LambdaRuntime
 from .replication import ObjectReplicator, StreamFollower, TableReplicator
 
@@ -33,13 +34,18 @@ class DataPlane(threading.Thread):
         directory: Path,
         lag: LagDistribution | None = None,
         mode: str | None = None,
-        idle_sleep: float = 0.25,
+        reset: bool = False,
+        idle_sleep: float = 0.1,
         seed: int | None = None,
     ):
         super().__init__(name=f"sandbox-dataplane-{config.environment}", daemon=True)
         self.config = config
         self.control = ReplicationControl(directory, config.environment)
-        if mode is not None:
+        checkpoints = Path(directory) / f"{config.environment}-checkpoints.json"
+        if reset:  # a fresh sandbox: no faults left over from a previous run, streams read from the start
+            self.control.write(ReplicationState(mode=mode or "on"))
+            checkpoints.unlink(missing_ok=True)
+        elif mode is not None:
             self.control.update(mode=mode)
         self.lag = lag or LagDistribution()
         self.runtime = LambdaRuntime(config)
@@ -50,7 +56,7 @@ class DataPlane(threading.Thread):
                 region,
                 replicator=self.replicator,
                 runtime=self.runtime,
-                checkpoints=Path(directory) / f"{config.environment}-checkpoints.json",
+                checkpoints=checkpoints,
             )
             for region in config.regions
         ]
@@ -58,52 +64,72 @@ class DataPlane(threading.Thread):
         self.idle_sleep = idle_sleep
         self.stopped = threading.Event()
         self.errors = 0
-        self._aggregator = threading.Thread(
-            target=self._aggregate_loop, name=f"sandbox-aggregates-{config.environment}", daemon=True
-        )
+        name = config.environment
+        self._workers = [
+            threading.Thread(target=self._loop, args=(self._deliver,), name=f"sandbox-deliver-{name}", daemon=True),
+            threading.Thread(
+                target=self._loop, args=(self._aggregate,), name=f"sandbox-aggregates-{name}", daemon=True
+            ),
+            *(
+                threading.Thread(
+                    target=self._loop, args=(f.poll,), name=f"sandbox-stream-{f.region}-{name}", daemon=True
+                )
+                for f in self.followers
+            ),
+        ]
 
     def start(self) -> None:
         super().start()
-        self._aggregator.start()
-
-    def _aggregate_loop(self) -> None:
-        while not self.stopped.is_set():
-            done = 0
-            for follower in self.followers:
-                done += follower.aggregate()
-            self.stopped.wait(0.05 if done else self.idle_sleep)
+        for worker in self._workers:
+            worker.start()
 
     def join(self, timeout: float | None = None) -> None:
         super().join(timeout)
-        self._aggregator.join(timeout)
+        for worker in self._workers:
+            worker.join(timeout)
+
+    def _loop(self, step) -> None:
+        """Run ``step`` until stopped: again at once while it finds work, after ``idle_sleep`` when not."""
+        while not self.stopped.is_set():
+            try:
+                busy = step()
+            except Exception:  # noqa: BLE001 - moto restarting or stopping: keep trying
+                self.errors += 1
+                log.exception("data plane step %s failed; retrying", getattr(step, "__name__", step))
+                busy = 0
+            self.stopped.wait(0.01 if busy else self.idle_sleep)
+
+    def _deliver(self) -> int:
+        """Deliver what is due, then sleep until the next copy is due (at most ``idle_sleep``)."""
+        done = self.replicator.deliver_due()
+        if not done:
+            wait = self.replicator.next_due() - time.time()
+            self.replicator.enqueued.wait(max(0.0, min(wait, self.idle_sleep)))  # new copies wake it
+            self.replicator.enqueued.clear()
+            return 1  # looked again right away by _loop
+        return done
+
+    def _aggregate(self) -> int:
+        return sum(follower.aggregate() for follower in self.followers)
 
     def run(self) -> None:
-        last_metrics = last_scan = last_status = 0.0
+        """Housekeeping: the document bucket, the ReplicationLatency metric, the status file."""
+        last_metrics = last_scan = 0.0
         while not self.stopped.is_set():
-            busy = 0
             try:
-                for follower in self.followers:
-                    busy += follower.poll()
-                busy += self.replicator.deliver_due()
                 now = time.monotonic()
                 if now - last_scan >= S3_SCAN_INTERVAL:
                     last_scan = now
                     self.objects.scan()
-                busy += self.objects.deliver_due()
+                self.objects.deliver_due()
                 if now - last_metrics >= METRICS_INTERVAL:
                     last_metrics = now
                     self.replicator.publish_metrics()
-                if now - last_status >= STATUS_INTERVAL:
-                    last_status = now
-                    self.control.status_write(self.status())
+                self.control.status_write(self.status())
             except Exception:  # noqa: BLE001 - moto restarting or stopping: keep trying
                 self.errors += 1
-                log.exception("data plane loop failed; retrying")
-                busy = 0
-            if self.replicator.queued() or busy:
-                self.stopped.wait(0.05)
-            else:
-                self.stopped.wait(self.idle_sleep)
+                log.exception("data plane housekeeping failed; retrying")
+            self.stopped.wait(STATUS_INTERVAL)
         try:
             self.replicator.publish_metrics()
         except Exception:  # noqa: BLE001 - stopping with the sandbox

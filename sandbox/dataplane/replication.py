@@ -28,6 +28,7 @@ import random
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,8 @@ log = logging.getLogger("sandbox.dataplane")
 REPLICATED_FROM = "replicatedFrom"
 MARKER_PREFIX = "idem#"
 AGGREGATES_BATCH = 100
+LANES = 4
+HOLD_RECHECK = 0.05  # seconds between looks at a held copy
 
 
 def _s(image: dict, name: str) -> str | None:
@@ -80,6 +83,7 @@ class _Pending:
     source: str = field(compare=False)
     record: dict = field(compare=False)
     created: float = field(compare=False)
+    key: str | None = field(compare=False, default=None)
 
 
 class TableReplicator:
@@ -93,12 +97,15 @@ class TableReplicator:
         self._queue: list[_Pending] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
+        self.enqueued = threading.Event()
         self._state = control.read()
         self._state_mtime = control.mtime()
         self._own_deletes: dict[str, set[str]] = {r: set() for r in config.regions}
         self._clients = {r: config.client("dynamodb", r) for r in config.regions}
+        self._pool = ThreadPoolExecutor(max_workers=LANES, thread_name_prefix="sandbox-replication")
         self._metrics: dict[tuple[str, str], list[float]] = {}
         self.lags_ms: deque[float] = deque(maxlen=20000)
+        self._recent: deque[tuple[float, float]] = deque(maxlen=20000)  # (when, lag ms)
         self.counts = {"queued": 0, "applied": 0, "superseded": 0, "dropped": 0, "discarded": 0, "failed": 0}
 
     # --- control ---
@@ -137,11 +144,17 @@ class TableReplicator:
                 continue
             created = _created(record)
             due = created + (self.lag.sample_ms(self.rng) + state.extra_lag_ms) / 1000
-            if key is not None and key in state.hold:
-                due = max(due, state.hold[key])
             with self._lock:
-                heapq.heappush(self._queue, _Pending(max(due, now), next(self._seq), source, record, created))
+                heapq.heappush(self._queue, _Pending(max(due, now), next(self._seq), source, record, created, key))
             self.counts["queued"] += 1
+            self.enqueued.set()
+
+    def next_due(self) -> float:
+        """When the next queued copy is due (epoch seconds; far away if none, or paused)."""
+        with self._lock:
+            if not self._queue or self._state.mode == "paused":
+                return time.time() + 3600
+            return self._queue[0].due
 
     def queued(self) -> int:
         with self._lock:
@@ -150,7 +163,10 @@ class TableReplicator:
     # --- delivery ---
 
     def deliver_due(self) -> int:
-        """Apply every copy whose time has come (none while paused); returns how many."""
+        """Apply every copy whose time has come (none while paused); returns how many.
+
+        Copies go out on ``LANES`` threads (moto serves requests concurrently), each key always
+        on the same lane so that one item's copies keep their order."""
         state = self.state()
         if state.mode == "off":
             with self._lock:
@@ -159,19 +175,36 @@ class TableReplicator:
             return 0
         if state.mode == "paused":
             return 0
-        done = 0
-        while True:
-            with self._lock:
-                if not self._queue or self._queue[0].due > time.time():
-                    break
+        due: list[_Pending] = []
+        now = time.time()
+        with self._lock:
+            while self._queue and self._queue[0].due <= now:
                 pending = heapq.heappop(self._queue)
+                held_until = state.hold.get(pending.key or "", 0.0)
+                if held_until > now:  # a fault holds this request's copies: look again soon (releasable)
+                    pending.due = min(held_until, now + HOLD_RECHECK)
+                    heapq.heappush(self._queue, pending)
+                    continue
+                due.append(pending)
+        if not due:
+            return 0
+        lanes: dict[int, list[_Pending]] = {}
+        for pending in due:
+            key = json.dumps(pending.record["dynamodb"].get("Keys", {}), sort_keys=True)
+            lanes.setdefault(hash(key) % LANES, []).append(pending)
+        if len(lanes) == 1:
+            self._apply_lane(next(iter(lanes.values())))
+        else:
+            list(self._pool.map(self._apply_lane, lanes.values()))
+        return len(due)
+
+    def _apply_lane(self, lane: list[_Pending]) -> None:
+        for pending in lane:
             try:
                 self._apply(pending)
             except Exception:  # noqa: BLE001 - the sandbox may be stopping; count and go on
                 self.counts["failed"] += 1
                 log.exception("replication of a %s record failed", pending.source)
-            done += 1
-        return done
 
     def _apply(self, pending: _Pending) -> None:
         target = self.config.peer(pending.source)
@@ -211,6 +244,7 @@ class TableReplicator:
     def _sample(self, pending: _Pending, target: str) -> None:
         lag_ms = max(0.0, (time.time() - pending.created) * 1000)
         self.lags_ms.append(lag_ms)
+        self._recent.append((time.time(), lag_ms))
         self._metrics.setdefault((pending.source, target), []).append(lag_ms)
 
     def publish_metrics(self) -> None:
@@ -233,6 +267,10 @@ class TableReplicator:
             for start in range(0, len(data), 20):
                 cloudwatch.put_metric_data(Namespace="AWS/DynamoDB", MetricData=data[start : start + 20])
 
+    def lag_since(self, moment: float) -> dict:
+        lags = [lag for when, lag in list(self._recent) if when >= moment]
+        return {"samples": len(lags), "p50": percentile(lags, 0.5), "p99": percentile(lags, 0.99)}
+
     def status(self) -> dict:
         lags = list(self.lags_ms)
         return {
@@ -241,6 +279,7 @@ class TableReplicator:
             "queued": self.queued(),
             "counts": dict(self.counts),
             "lag_ms": {"samples": len(lags), "p50": percentile(lags, 0.5), "p99": percentile(lags, 0.99)},
+            "lag_ms_last_minute": self.lag_since(time.time() - 60),
         }
 
 

@@ -63,7 +63,9 @@ def test_steady_traffic_leaves_both_regions_and_their_aggregates_equal(plane):
     gen = generator(plane, rate=8, callback_share=0.5, callback_delay=4, cross_region_callback_share=0.5)
     gen.profile.weights = {SOURCE: 50, TARGET: 50}
 
-    gen.run(2.0)
+    for _ in range(12):
+        gen.transaction()
+    gen.run(0)  # the callbacks, each 4 s after its transaction
     assert plane.wait_settled()
 
     assert gen.counts["transactions"] >= 10 and gen.counts["cross_region_callbacks"] >= 1

@@ -7,33 +7,38 @@ aggregates table is a real table in the moto server, keyed as storage.yaml keys 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
+import os
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
 
-LAMBDA_DIR = Path(__file__).resolve().parents[2] / "infra_templates" / "lambda"
+from sandbox.dataplane.lambdas import handler_module
+
 REGION = "eu-central-1"
 STREAM_ARN = "arn:aws:dynamodb:eu-central-1:123456789012:table/t/stream/2026-11-27T00:00:00.000"
 WINDOW = "2026-11-27T04:00:00Z"
 
 
-def _load():
-    name = "lambda_aggregates_handler"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, LAMBDA_DIR / "aggregates" / "handler.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def aggregates():
-    return _load()
+    # Imported as the zip lays it out (common/ beside handler.py), as the sandbox runs it.
+    return handler_module("aggregates")
+
+
+def create_aggregates_table(endpoint: str) -> str:
+    """A table keyed as storage.yaml's AggregatesTable."""
+    name = f"agg-{uuid.uuid4().hex[:8]}"
+    boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint).create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "windowId", "AttributeType": "S"},
+            {"AttributeName": "bucket", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "windowId", "KeyType": "HASH"}, {"AttributeName": "bucket", "KeyType": "RANGE"}],
+    )
+    return name
 
 
 @pytest.fixture
@@ -44,16 +49,7 @@ def table(monkeypatch, sandbox_aws):
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    name = f"agg-{uuid.uuid4().hex[:8]}"
-    boto3.client("dynamodb", region_name=REGION, endpoint_url=sandbox_aws).create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "windowId", "AttributeType": "S"},
-            {"AttributeName": "bucket", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "windowId", "KeyType": "HASH"}, {"AttributeName": "bucket", "KeyType": "RANGE"}],
-    )
+    name = create_aggregates_table(sandbox_aws)
     monkeypatch.setenv("AGGREGATES_TABLE_NAME", name)
     return name
 
@@ -142,17 +138,7 @@ def test_the_checksum_does_not_depend_on_order(aggregates, table, monkeypatch):
     aggregates.handler({"Records": [record("INSERT", new=i) for i in images]})
     forward = rows(table)
 
-    monkeypatch.setenv("AGGREGATES_TABLE_NAME", table)
-    other = f"{table}-r"
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=other,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "windowId", "AttributeType": "S"},
-            {"AttributeName": "bucket", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "windowId", "KeyType": "HASH"}, {"AttributeName": "bucket", "KeyType": "RANGE"}],
-    )
+    other = create_aggregates_table(os.environ["AWS_ENDPOINT_URL"])
     monkeypatch.setenv("AGGREGATES_TABLE_NAME", other)
     for i in reversed(images):  # one record per batch, reverse order
         aggregates.handler({"Records": [record("INSERT", new=i)]})

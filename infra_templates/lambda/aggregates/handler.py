@@ -174,9 +174,9 @@ def apply(
     now = now or datetime.now(UTC)
     window_seconds = window_seconds or int(os.environ.get("WINDOW_SECONDS") or DEFAULT_WINDOW_SECONDS)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-    deltas = deltas_for(records, region)
     if not records:
         return {"records": 0, "chunks": 0, "applied": 0, "skipped": 0}
+    deltas = deltas_for(records, region)
     marker_id = batch_id(records)
     keys = sorted(deltas)  # the same chunks on every retry
     per_chunk = MAX_TRANSACTION_ITEMS - 1

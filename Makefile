@@ -22,7 +22,9 @@ install: $(VENV)/.installed $(IDP)/node_modules/.installed
 # (the sandbox AWS keeps its state in memory, so the database starts over with it).
 # Demo timings: a 10 s soak per step, a 2-minute post-cutover window, and no 24 h wait for the
 # TTL (the sandbox's records are minutes old). Production keeps the settings' defaults.
-DEMO_ENV := DJANGO_DEBUG=true CUTOVER_DEFAULT_SOAK_SECONDS=10 CUTOVER_WINDOW_SECONDS=120 GATE_TTL_SETTLE_SECONDS=0
+DEMO_ENV := DJANGO_DEBUG=true CUTOVER_DEFAULT_SOAK_SECONDS=10 CUTOVER_WINDOW_SECONDS=120 GATE_TTL_SETTLE_SECONDS=0 \
+	RECONCILIATION_INTERVAL_SECONDS=5 RECONCILIATION_WINDOW_SECONDS=30 RECONCILIATION_GRACE_FLOOR_SECONDS=5 \
+	RECONCILIATION_BUCKETS=64
 
 demo: install
 	rm -rf var/controlplane.sqlite3 var/celery-queue var/celerybeat-schedule

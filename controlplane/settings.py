@@ -228,6 +228,10 @@ RECONCILIATION_INTERVAL_SECONDS = env_float("RECONCILIATION_INTERVAL_SECONDS", 9
 # A window is compared once closed for max(floor, factor x current replication lag).
 RECONCILIATION_GRACE_FLOOR_SECONDS = env_float("RECONCILIATION_GRACE_FLOOR_SECONDS", 60.0)
 RECONCILIATION_GRACE_LAG_FACTOR = env_float("RECONCILIATION_GRACE_LAG_FACTOR", 5.0)
+# The job (issue 5): a run holds its window this long before another worker may resume it, and
+# one cycle reconciles at most this many windows per environment (a backlog drains over cycles).
+RECONCILIATION_LEASE_SECONDS = env_int("RECONCILIATION_LEASE_SECONDS", 900)
+RECONCILIATION_MAX_WINDOWS_PER_CYCLE = env_int("RECONCILIATION_MAX_WINDOWS_PER_CYCLE", 50)
 # The one beat schedule of the product.
 CELERY_BEAT_SCHEDULE = {
     "gate-intake": {
@@ -254,6 +258,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "migrations_app.tasks.telemetry_collect_all_task",
         "schedule": timedelta(seconds=TELEMETRY_INTERVAL_SECONDS),
     },
+    "reconciliation": {
+        "task": "reconciliation.tasks.reconciliation_cycle_task",
+        "schedule": timedelta(seconds=RECONCILIATION_INTERVAL_SECONDS),
+    },
     "s3-survey": {
         "task": "migrations_app.tasks.s3_survey_all_task",
         "schedule": timedelta(seconds=env_float("S3_SURVEY_INTERVAL_SECONDS", 600.0)),
@@ -269,6 +277,21 @@ AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 3.0)
 AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 25.0)
 # A gate task waits at most this long for a decision before Step Functions times it out.
 GATE_TIMEOUT_SECONDS = env_int("GATE_TIMEOUT_SECONDS", 24 * 3600)
+
+# --- sandbox data plane ------------------------------------------------------------------------
+# sandbox/dataplane (issue 5): replication between the two regions'
+# tables and document buckets as global tables / S3 replication do it, the stream consumers, and
+# light traffic in the demo. SANDBOX_REPLICATION on|off is the mode at start (`manage.py
+# sandbox_replication` changes it while running); the lag is drawn uniformly from LAG_MS, and with
+# probability SPIKE_SHARE from SPIKE_MS instead. Control and status files live in DATAPLANE_DIR.
+SANDBOX_REPLICATION = env_str("SANDBOX_REPLICATION", "on")
+if SANDBOX_REPLICATION not in ("on", "off"):
+    raise ImproperlyConfigured(f"SANDBOX_REPLICATION must be on or off, not {SANDBOX_REPLICATION!r}")
+SANDBOX_REPLICATION_LAG_MS = env_str("SANDBOX_REPLICATION_LAG_MS", "100-300")
+SANDBOX_REPLICATION_SPIKE_MS = env_str("SANDBOX_REPLICATION_SPIKE_MS", "600-1500")
+SANDBOX_REPLICATION_SPIKE_SHARE = env_float("SANDBOX_REPLICATION_SPIKE_SHARE", 0.02)
+SANDBOX_DATAPLANE_DIR = Path(env_str("SANDBOX_DATAPLANE_DIR", str(VAR_DIR / "dataplane")))
+SANDBOX_DEMO_TRAFFIC_PER_SECOND = env_float("SANDBOX_DEMO_TRAFFIC_PER_SECOND", 1.0)
 
 
 # --- audit trail and report packs ---------------------------------------------------------

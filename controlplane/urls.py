@@ -18,6 +18,7 @@ urlpatterns += [
     path("healthz", views.healthz, name="healthz"),
     path("", include("audit.urls")),
     path("", include("controlplane.dashboard.urls")),
+    path("", include("reconciliation.urls")),
     path("profile/", account_views.profile, name="profile"),
     path("profile/tokens/", account_views.token_create, name="token-create"),
     path("profile/tokens/<str:prefix>/revoke/", account_views.token_revoke, name="token-revoke"),

@@ -20,7 +20,7 @@ from django.utils import timezone
 from audit.models import Outcome
 from audit.services import audit_record
 from controlplane.accounts.models import Role
-from controlplane.aws import AwsError, cloudformation, route53, s3
+from controlplane.aws import AwsError, cloudformation, dynamodb, route53, s3
 from migrations_app import plans, rendering
 from migrations_app.errors import CutoverError, NotAllowed
 from migrations_app.models import Deployment, Environment, StackDeployment
@@ -261,7 +261,11 @@ def _change_set_create(deployment: Deployment, stack: StackDeployment) -> None:
     target = env.aws_target(stack.region)
     outputs = outputs_known(environment=env)
     artifacts = None
+    stream_arn = ""
     if spec.template == "regional.yaml":
+        table = outputs.get("data", {}).get("TransactionsTableName")
+        if table:
+            stream_arn = dynamodb.table_stream_arn(target=target, table=table) or ""
         bucket = rendering._out(outputs, f"storage-{spec.region_role}", "ArtifactsBucketName")
         artifacts = {fn: rendering.lambda_artifact(fn) for fn in rendering.LAMBDA_FUNCTIONS}
         for artifact in artifacts.values():
@@ -282,6 +286,7 @@ def _change_set_create(deployment: Deployment, stack: StackDeployment) -> None:
         artifacts=artifacts,
         current_weights=weights,
         hosted_zone_id=zone_id,
+        transactions_stream_arn=stream_arn,
     )
     plan_row = env.plans.order_by("-version").first()
     if plan_row is None:

@@ -18,7 +18,7 @@ from migrations_app.stacks import StackSpec
 
 TEMPLATES_DIR = Path(settings.BASE_DIR) / "infra_templates"
 LAMBDA_DIR = TEMPLATES_DIR / "lambda"
-LAMBDA_FUNCTIONS = ("transaction", "webhook")
+LAMBDA_FUNCTIONS = ("transaction", "webhook", "aggregates")
 _ZIP_EPOCH = (2020, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same zip and key
 
 
@@ -80,6 +80,7 @@ def stack_parameters(
     artifacts: dict[str, LambdaArtifact] | None = None,
     current_weights: dict[str, int] | None = None,
     hosted_zone_id: str = "",
+    transactions_stream_arn: str = "",
 ) -> dict[str, str]:
     region = environment.region_for(spec.region_role)
     peer_role = "target" if spec.region_role == "source" else "source"
@@ -108,6 +109,13 @@ def stack_parameters(
             "ArtifactsBucketName": _out(outputs, f"storage-{spec.region_role}", "ArtifactsBucketName"),
             "TransactionCodeKey": artifacts["transaction"].key,
             "WebhookCodeKey": artifacts["webhook"].key,
+            "AggregatesCodeKey": artifacts["aggregates"].key,
+            "AggregatesTableName": _out(outputs, f"storage-{spec.region_role}", "AggregatesTableName"),
+            # This region's replica stream (empty until the table exists: no mapping then).
+            "TransactionsStreamArn": transactions_stream_arn,
+            # Stamped on every item by the Lambdas; the reconciliation reads with the same values.
+            "WindowSeconds": str(settings.RECONCILIATION_WINDOW_SECONDS),
+            "Shards": str(settings.RECONCILIATION_BUCKETS),
         }
     if stem == "routing":
         if not hosted_zone_id:

@@ -42,9 +42,21 @@ CONTRACT = {
             "ArtifactsBucketName",
             "TransactionCodeKey",
             "WebhookCodeKey",
+            "AggregatesCodeKey",
+            "AggregatesTableName",
+            "TransactionsStreamArn",
+            "WindowSeconds",
+            "Shards",
             "LambdaRuntime",
         },
-        {"ApiDomain", "ApiEndpoint", "TransactionFunctionArn", "WebhookFunctionArn", "ForwardingDlqUrl"},
+        {
+            "ApiDomain",
+            "ApiEndpoint",
+            "TransactionFunctionArn",
+            "WebhookFunctionArn",
+            "AggregatesFunctionArn",
+            "ForwardingDlqUrl",
+        },
     ),
     "routing.yaml": (
         {
@@ -87,7 +99,13 @@ CONTRACT = {
 DEFAULTS = {
     "events.yaml": {"PeerAccountId": ""},
     "storage.yaml": {"ReplicaBucketName": ""},
-    "regional.yaml": {"PeerAccountId": "", "LambdaRuntime": "python3.12"},
+    "regional.yaml": {
+        "PeerAccountId": "",
+        "LambdaRuntime": "python3.12",
+        "TransactionsStreamArn": "",
+        "WindowSeconds": 900,
+        "Shards": 2048,
+    },
     "routing.yaml": {"SourceWeight": 100, "TargetWeight": 0},
     "orchestration.yaml": {"ControlPlanePrincipalArn": "", "GateSlaSeconds": 3600, "ExecutionTimeAlarmSeconds": 360000},
 }

@@ -14,7 +14,9 @@ Loaded only by the moto server process (``python -m sandbox.moto_server``), neve
   apigateway: Stage; awslambda: Url; xray: Group), and fixes to types moto has but gets
   wrong (Table settings and updates, EventBus and Topic updates, StateMachine's backend,
   SSM Parameter names and versions, API Gateway Method, bucket-policy enforcement);
-- ``attributes``: GetAtt attributes and Ref values moto's own types lack.
+- ``attributes``: GetAtt attributes and Ref values moto's own types lack;
+- ``streams``: DynamoDB streams a consumer can follow (transactions that do not swap the
+  table, and with it the stream, on cancellation; no dispatch to event source mappings).
 
 Each module says what moto does there and what the sandbox does instead.
 
@@ -49,6 +51,7 @@ def install() -> None:
         s3,
         ssm,
         stepfunctions,
+        streams,
         xray,
     )
 
@@ -64,6 +67,7 @@ def install() -> None:
     s3.install()
     route53.install()
     stepfunctions.install()
+    streams.install()
 
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()

@@ -1,6 +1,8 @@
 """``make demo``: the whole product on one machine, on embedded defaults.
 
-Starts the sandbox AWS and IdP, provisions the ``sandbox`` environment, then the web server,
+Starts the sandbox AWS and IdP, provisions the ``sandbox`` environment, then the data plane
+(replication between the regions, the aggregates stream consumers, light steady traffic
+through the real Lambda handlers: threads of this process, sandbox/dataplane), the web server,
 a Celery worker and Celery beat; prints the URL and the sign-ins. Ctrl-C stops everything.
 The sandbox AWS keeps its state in memory, so the demo database starts fresh each time too.
 """
@@ -11,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +23,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from migrations_app.deployments import outputs_known
 from migrations_app.models import Environment
-from sandbox.metrics import ReplicationLatencyPublisher
+from sandbox.dataplane.config import DataPlaneConfig, LagDistribution
+from sandbox.dataplane.plane import DataPlane
+from sandbox.dataplane.traffic import TrafficGenerator, TrafficProfile
 from sandbox.processes import IDP_DIR, SandboxError, SandboxProcesses, die_with_parent, port_open
 from sandbox.traffic_metrics import InvocationsPublisher
 
@@ -57,17 +62,13 @@ class Command(BaseCommand):
             log_dir=logs,
         )
         children: list[subprocess.Popen] = []
+        threads: list = []
         try:
             sandbox.start()
             self.stdout.write(f"sandbox AWS {sandbox.aws_endpoint}, IdP {sandbox.idp_issuer} (logs in {logs})")
             call_command("provision", "sandbox", create_sandbox=True, stdout=self.stdout)
             env_row = Environment.objects.get(name="sandbox")
-            publisher = ReplicationLatencyPublisher(
-                endpoint=sandbox.aws_endpoint,
-                table=f"{env_row.name}-transactions",
-                regions=(env_row.source_region, env_row.target_region),
-            )
-            publisher.start()
+            threads = self._data_plane(env_row)
             known = outputs_known(environment=env_row)
             functions = {
                 env_row.region_for(role): known[f"regional-{role}"]["TransactionFunctionArn"].split(":")[6]
@@ -119,6 +120,8 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
         finally:
             self.stdout.write("stopping demo processes...")
+            for thread in threads:
+                thread.stop()
             for child in children:
                 if child.poll() is None:
                     child.terminate()  # each stops its own children (Celery's pool) gracefully
@@ -129,6 +132,33 @@ class Command(BaseCommand):
                     os.killpg(child.pid, signal.SIGKILL)
             sandbox.stop()
             self.stdout.write("demo stopped.")
+
+    def _data_plane(self, env_row: Environment) -> list:
+        """Replication, the aggregates consumers and steady traffic (sandbox/dataplane), as threads:
+        ReplicationLatency is now measured on real copies. Steer it with `manage.py
+        sandbox_replication`; inject faults with `manage.py sandbox_scenario`."""
+        config = DataPlaneConfig.from_environment(env_row)
+        plane = DataPlane(
+            config,
+            directory=settings.SANDBOX_DATAPLANE_DIR,
+            lag=LagDistribution.from_settings(),
+            mode=settings.SANDBOX_REPLICATION,
+            reset=True,
+        )
+        plane.start()
+        threads: list = [plane]
+        rate = settings.SANDBOX_DEMO_TRAFFIC_PER_SECOND
+        if rate > 0:
+            # Route 53's weights as they are now; 5 % stale resolvers; callbacks 5 s later.
+            profile = TrafficProfile(rate=rate, stale_share=0.05, callback_share=0.3, callback_delay=5.0)
+            traffic = TrafficGenerator(config, plane.runtime, plane.control, profile)
+            threading.Thread(target=traffic.run, args=(None,), name="sandbox-traffic", daemon=True).start()
+            threads.append(traffic)
+        self.stdout.write(
+            f"data plane: replication {settings.SANDBOX_REPLICATION} ({settings.SANDBOX_REPLICATION_LAG_MS} ms), "
+            f"traffic {rate:g}/s through the real Lambda handlers"
+        )
+        return threads
 
     def _wait(self, sandbox: SandboxProcesses, children: list[subprocess.Popen]) -> None:
         stop = False

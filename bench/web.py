@@ -11,8 +11,10 @@ back to a Python client (threads, keep-alive; slower, and it competes for the sa
    measured, 48 h of telemetry snapshots every 30 s (5,760) and their chart points, a running
    execution with a gate waiting (seven checks) and an approved one, 40 finished executions with
    their gates, checks and approvals, 576 reconciliation runs, findings and alerts. One
-   telemetry source (alarms) fails in the newest snapshots, as when AWS throttles it, so the
-   dashboard looks back for its last good reading.
+   telemetry source (alarms) fails in the newest snapshots, as when AWS throttles it, and one
+   (executions) has failed for the whole two days, as when a permission is missing: the
+   dashboard shows each one's last good reading (``--without-pointers``: snapshots as written
+   before the collector recorded where that is, so the page searches the history).
 2. Profiles each endpoint in this process: SQL queries per request
    (``CaptureQueriesContext``) and the median time of one request, no concurrency.
 3. For each configuration ``WORKERSxTHREADS:CONN_MAX_AGE`` starts gunicorn (sync workers for one
@@ -117,7 +119,6 @@ def _payload(now: datetime, env_name: str, target_share: int, with_alarms: bool)
                 for role in ("transactions", "replication", "events")
             ]
         },
-        "executions": {"executions": [{"name": f"{env_name}-run", "status": "RUNNING", "error": ""}]},
         "stacks": {
             "stacks": [
                 {"stack": f"{env_name}-{k}", "key": k, "region": r, "status": "UPDATE_COMPLETE", "healthy": True}
@@ -153,7 +154,7 @@ def _payload(now: datetime, env_name: str, target_share: int, with_alarms: bool)
     return payload
 
 
-def seed() -> dict:
+def seed(*, pointers: bool = True) -> dict:
     from django.contrib.auth.models import Group
     from django.test import Client
 
@@ -294,6 +295,10 @@ def seed() -> dict:
         at = now - SNAPSHOT_EVERY * (count - 1 - i) - timedelta(seconds=5)
         alarms_ok = i < count - 6  # the newest three minutes: CloudWatch throttles the alarms read
         sources = {key: {"status": "ok", "duration_ms": 20} for key in _payload(at, env.name, 10, True)}
+        # Never read in two days: the role lacks states:DescribeExecution.
+        sources["executions"] = {"status": "error", "error": "not authorized", "code": "AccessDeniedException"}
+        if pointers:
+            sources["executions"]["last_good_snapshot"] = None
         if not alarms_ok:
             sources["alarms"] = {"status": "error", "error": "Rate exceeded", "code": "Throttling"}
         snapshots.append(
@@ -329,6 +334,11 @@ def seed() -> dict:
             )
             points.append(TelemetryPoint(environment=env, metric="errors_per_minute", series=region, at=minute, value=2))  # fmt: skip
     TelemetrySnapshot.objects.bulk_create(snapshots, batch_size=500)
+    if pointers:  # what the collector records for a failed source (its last good snapshot)
+        last_good = snapshots[count - 7].pk
+        for snap in snapshots[count - 6 :]:
+            snap.sources["alarms"]["last_good_snapshot"] = last_good
+        TelemetrySnapshot.objects.bulk_update(snapshots[count - 6 :], ["sources"])
     TelemetryPoint.objects.bulk_create(points, batch_size=2000)
 
     runs = []
@@ -372,6 +382,8 @@ def seed() -> dict:
             message=f"Gate waiting for {20 + i} minutes",
         )  # fmt: skip
 
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as autovacuum would after the load: plans from real statistics
     token = api_token_create(user=people["lee"], actor=people["lee"], name="bench", created_via="command").secret
     client = Client()
     client.force_login(people["lee"])
@@ -572,6 +584,11 @@ def main() -> None:
     )
     parser.add_argument("--only", default="", help="run only endpoints whose label contains this")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--without-pointers",
+        action="store_true",
+        help="seed snapshots as written before the collector recorded each failed source's last good snapshot",
+    )
     parser.add_argument("--keep-db", action="store_true", help="leave the seeded database for a look with psql")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -585,7 +602,7 @@ def main() -> None:
     script.write_text(WRK_SCRIPT)
     results: dict = {"profile": [], "load": []}
     try:
-        seeded = seed()
+        seeded = seed(pointers=not args.without_pointers)
         connection.close()
         print("\nin process, one request at a time (settings_test):")
         print(f"  {'endpoint':34} {'queries':>7} {'median ms':>9} {'bytes':>8}  slowest query")

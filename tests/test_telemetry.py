@@ -110,6 +110,7 @@ def test_an_undeployed_environment_says_what_is_missing(empty_environment):
         "status": "unavailable",
         "error": "the environment has no hosted zone id yet",
         "duration_ms": snapshot.sources["route53_weights"]["duration_ms"],
+        "last_good_snapshot": None,  # the first snapshot: no good reading before it
     }
     assert snapshot.sources["stacks"]["status"] == "unavailable"
     # Alarms are read by name prefix: none yet, and that is an answer, not an error.

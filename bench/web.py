@@ -591,6 +591,7 @@ def main() -> None:
     )
     parser.add_argument("--keep-db", action="store_true", help="leave the seeded database for a look with psql")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows when redirected to a file
     if connection.vendor != "postgresql":
         raise SystemExit("bench/web.py needs PostgreSQL: set DATABASE_URL=postgres://...")
     load = run_wrk if shutil.which("wrk") else run_python

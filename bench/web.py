@@ -20,7 +20,8 @@ back to a Python client (threads, keep-alive; slower, and it competes for the sa
 3. For each configuration ``WORKERSxTHREADS:CONN_MAX_AGE`` starts gunicorn (sync workers for one
    thread, gthread otherwise) with production settings (DEBUG off) and
    ``DATABASE_CONN_MAX_AGE``, then drives each endpoint with N concurrent keep-alive clients,
-   one endpoint at a time in the same run: a 2 s warm-up, then ``--seconds`` measured.
+   one endpoint at a time in the same run: a 2 s warm-up with two clients, then ``--seconds``
+   measured.
    Prints requests/s, p50, p99 and errors.
 
 Endpoints: ``/api/v1/me/`` (the ceiling: token auth and a serializer, no domain query), the
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -466,7 +468,7 @@ class Gunicorn:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "controlplane.settings",
             "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "bench-web-secret-key-0123456789abcdef0123456789abcdef",
+            "DJANGO_SECRET_KEY": settings.SECRET_KEY,  # the session cookie was signed with it
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_COOKIES": "false",
             "DATABASE_URL": database_url(),
@@ -498,6 +500,23 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def check(url: str, headers: dict) -> None:
+    """One request first: a redirect to the sign-in page or an error would be measured as success."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=30) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    if status != 200:
+        raise SystemExit(f"{url} answered {status}, not 200: the benchmark would measure the wrong thing")
 
 
 def run_wrk(url: str, headers: dict, clients: int, seconds: int, script: str) -> dict:
@@ -629,12 +648,17 @@ def main() -> None:
                         continue
                     url = f"http://127.0.0.1:{server.port}{path}"
                     headers = headers_for(seeded, auth)
-                    load(url, headers, args.clients, 2, str(script))  # warm-up: connections, caches
+                    check(url, headers)
+                    # Warm-up with two clients (each worker's database connection, its caches): with
+                    # all N, the requests still queued when it stops would be served during the
+                    # measured run, and counted against it.
+                    load(url, headers, 2, 2, str(script))
                     r = load(url, headers, args.clients, args.seconds, str(script))
+                    r["load_average"] = os.getloadavg()[0]
                     results["load"].append({"config": config, "endpoint": label, **r})
                     print(
                         f"  {label:34} {r['rps']:>7.0f} {r['p50_ms']:>7.1f} {r['p90_ms']:>7.1f} {r['p99_ms']:>7.1f} "
-                        f"{r['max_ms']:>7.0f} {r['errors']:>6}"
+                        f"{r['max_ms']:>7.0f} {r['errors']:>6} {r['load_average']:>5.1f}"
                     )
             finally:
                 server.stop()

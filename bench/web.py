@@ -16,7 +16,9 @@ back to a Python client (threads, keep-alive; slower, and it competes for the sa
    dashboard shows each one's last good reading (``--without-pointers``: snapshots as written
    before the collector recorded where that is, so the page searches the history).
 2. Profiles each endpoint in this process: SQL queries per request
-   (``CaptureQueriesContext``) and the median time of one request, no concurrency.
+   (``CaptureQueriesContext``), the median time of one request (no concurrency) and the median
+   CPU time this process spent on it (Python's share, whatever else runs on the machine;
+   PostgreSQL's work is not in it).
 3. For each configuration ``WORKERSxTHREADS:CONN_MAX_AGE`` starts gunicorn (sync workers for one
    thread, gthread otherwise) with production settings (DEBUG off) and
    ``DATABASE_CONN_MAX_AGE``, then drives each endpoint with N concurrent keep-alive clients,
@@ -38,6 +40,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -432,17 +435,19 @@ def profile(seeded: dict) -> list[dict]:
         with CaptureQueriesContext(connection) as captured:
             client.get(path, **extra)
         queries = list(captured.captured_queries)  # read now: the next request resets the log
-        times = []
+        times, cpu = [], []
         for _ in range(20):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             client.get(path, **extra)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         slowest = sorted(queries, key=lambda q: -float(q["time"]))[:1]
         rows.append(
             {
                 "label": label,
                 "queries": len(queries),
                 "median_ms": statistics.median(times) * 1000,
+                "cpu_ms": statistics.median(cpu) * 1000,
                 "bytes": len(response.content),
                 "slowest_sql": (slowest[0]["sql"][:160] + f" ({slowest[0]['time']} s)") if slowest else "",
             }
@@ -611,6 +616,7 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true", help="leave the seeded database for a look with psql")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows when redirected to a file
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # still stop gunicorn, drop the database
     if connection.vendor != "postgresql":
         raise SystemExit("bench/web.py needs PostgreSQL: set DATABASE_URL=postgres://...")
     load = run_wrk if shutil.which("wrk") else run_python
@@ -625,11 +631,12 @@ def main() -> None:
         seeded = seed(pointers=not args.without_pointers)
         connection.close()
         print("\nin process, one request at a time (settings_test):")
-        print(f"  {'endpoint':34} {'queries':>7} {'median ms':>9} {'bytes':>8}  slowest query")
+        print(f"  {'endpoint':34} {'queries':>7} {'median ms':>9} {'CPU ms':>6} {'bytes':>8}  slowest query")
         for row in profile(seeded):
             results["profile"].append(row)
             print(
-                f"  {row['label']:34} {row['queries']:>7} {row['median_ms']:>9.1f} {row['bytes']:>8}  {row['slowest_sql']}"
+                f"  {row['label']:34} {row['queries']:>7} {row['median_ms']:>9.1f} {row['cpu_ms']:>6.1f} {row['bytes']:>8}"
+                f"  {row['slowest_sql']}"
             )
         connection.close()
         for config in filter(None, args.configs.split(",")):

@@ -24,7 +24,9 @@ back to a Python client (threads, keep-alive; slower, and it competes for the sa
    ``DATABASE_CONN_MAX_AGE``, then drives each endpoint with N concurrent keep-alive clients,
    one endpoint at a time in the same run: a 2 s warm-up with two clients, then ``--seconds``
    measured.
-   Prints requests/s, p50, p99 and errors.
+   Prints requests/s, p50, p99 and errors. Then, the way the dashboard is really used, each
+   client polls the status partial and the telemetry API once every ``--poll-every`` seconds
+   (5, the page's refresh) for four rounds: the latency a person watching sees.
 
 Endpoints: ``/api/v1/me/`` (the ceiling: token auth and a serializer, no domain query), the
 dashboard's status partial (what htmx polls every 5 s), the telemetry API, the gate page, the
@@ -542,8 +544,10 @@ def run_wrk(url: str, headers: dict, clients: int, seconds: int, script: str) ->
     }
 
 
-def run_python(url: str, headers: dict, clients: int, seconds: int, script: str) -> dict:
-    """The fallback without wrk: one thread per client, each a keep-alive connection."""
+def run_python(url: str, headers: dict, clients: int, seconds: int, script: str, every: float = 0.0) -> dict:
+    """The fallback without wrk: one thread per client, each a keep-alive connection. With
+    ``every``, each client sends one request per ``every`` seconds (starts spread over the
+    first interval), as a page polling with htmx does, instead of back to back."""
     host, _, rest = url.removeprefix("http://").partition("/")
     path = "/" + rest
     latencies: list[float] = []
@@ -551,9 +555,13 @@ def run_python(url: str, headers: dict, clients: int, seconds: int, script: str)
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
-    def client():
+    def client(offset: float):
         conn, mine, bad = None, [], 0
+        due = time.monotonic() + offset
         while time.monotonic() < deadline:
+            if every:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due += every
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(host, timeout=10)
@@ -574,7 +582,7 @@ def run_python(url: str, headers: dict, clients: int, seconds: int, script: str)
             latencies.extend(mine)
             errors[0] += bad
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(every * i / clients,)) for i in range(clients)]
     started = time.monotonic()
     for t in threads:
         t.start()
@@ -605,6 +613,12 @@ def main() -> None:
         "--configs",
         default="2x1:0,2x1:60,4x1:60,2x4:60",
         help="gunicorn WORKERSxTHREADS:DATABASE_CONN_MAX_AGE, comma-separated ('' profiles only)",
+    )
+    parser.add_argument(
+        "--poll-every",
+        type=float,
+        default=5.0,
+        help="then each client polls the dashboard's two data endpoints once per this many seconds (0: skip)",
     )
     parser.add_argument("--only", default="", help="run only endpoints whose label contains this")
     parser.add_argument("--json", help="also write the results to this file")
@@ -667,6 +681,19 @@ def main() -> None:
                         f"  {label:34} {r['rps']:>7.0f} {r['p50_ms']:>7.1f} {r['p90_ms']:>7.1f} {r['p99_ms']:>7.1f} "
                         f"{r['max_ms']:>7.0f} {r['errors']:>6} {r['load_average']:>5.1f}"
                     )
+                if args.poll_every:
+                    for label, path, auth in endpoints(seeded)[1:3]:  # what the dashboard page polls
+                        url = f"http://127.0.0.1:{server.port}{path}"
+                        r = run_python(
+                            url, headers_for(seeded, auth), args.clients, 4 * args.poll_every, "", args.poll_every
+                        )
+                        r["load_average"] = os.getloadavg()[0]
+                        results["load"].append({"config": config, "endpoint": f"{label}, polled", **r})
+                        print(
+                            f"  {label + f', 1 per {args.poll_every:g} s':34} {r['rps']:>7.0f} {r['p50_ms']:>7.1f} "
+                            f"{r['p90_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['max_ms']:>7.0f} {r['errors']:>6} "
+                            f"{r['load_average']:>5.1f}"
+                        )
             finally:
                 server.stop()
         if args.json:

@@ -488,7 +488,7 @@ class Gunicorn:
         if threads > 1:
             args += ["--worker-class", "gthread", "--threads", str(threads)]
         self.process = subprocess.Popen(args, cwd=ROOT, env=env)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # four workers importing Django on a busy machine
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:

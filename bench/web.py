@@ -684,6 +684,7 @@ def main() -> None:
                 if args.poll_every:
                     for label, path, auth in endpoints(seeded)[1:3]:  # what the dashboard page polls
                         url = f"http://127.0.0.1:{server.port}{path}"
+                        check(url, headers_for(seeded, auth))  # queued behind what the last run left
                         r = run_python(
                             url, headers_for(seeded, auth), args.clients, 4 * args.poll_every, "", args.poll_every
                         )

@@ -563,11 +563,20 @@ def run_python(url: str, headers: dict, clients: int, seconds: int, script: str,
                 time.sleep(max(0.0, due - time.monotonic()))
                 due += every
             try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(host, timeout=10)
                 t0 = time.perf_counter()
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
+                try:
+                    reused = conn is not None
+                    conn = conn or http.client.HTTPConnection(host, timeout=10)
+                    conn.request("GET", path, headers=headers)
+                    response = conn.getresponse()
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    if not reused:
+                        raise
+                    # The server closed the idle keep-alive connection (gthread after 2 s):
+                    # a browser reconnects and resends; so does this client.
+                    conn = http.client.HTTPConnection(host, timeout=10)
+                    conn.request("GET", path, headers=headers)
+                    response = conn.getresponse()
                 response.read()
                 mine.append(time.perf_counter() - t0)
                 if response.status >= 400:

@@ -560,6 +560,7 @@ class ReportPackDownloadApi(APIView):
     every attempt on a lost file) is an AuditEvent, as on the page."""
 
     read_roles = PACK_ROLES
+    http_method_names = ["get", "options"]  # no HEAD: it would record a download that sent nothing
 
     def perform_content_negotiation(self, request, force=False):
         # The body is a ZIP whatever the client accepts; errors are the API's JSON body.

@@ -81,6 +81,8 @@ def test_auditor_requests_follows_and_downloads_a_pack(
     assert "manifest.json" in zipfile.ZipFile(pack.zip_path()).namelist()
     downloaded = AuditEvent.objects.get(event_type="report.downloaded")
     assert (downloaded.actor, downloaded.outcome, downloaded.target_id) == (auditor, "success", str(pack.pk))
+    assert client.head(detail["download_url"]).status_code == 405  # would audit a download that sent nothing
+    assert AuditEvent.objects.filter(event_type="report.downloaded").count() == 1
 
 
 def test_approver_may_request_list_and_download(api, approver1, light_environment, django_capture_on_commit_callbacks):

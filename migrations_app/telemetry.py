@@ -261,6 +261,42 @@ def _error_status(exc: Exception) -> dict:
     return {"status": "error", "error": f"internal error: {type(exc).__name__}: {str(exc)[:400]}"}
 
 
+def _last_good_pointers(environment, snapshot, statuses: dict, payload: dict) -> None:
+    """For each failed source, the id of the newest snapshot where it succeeded
+    (``last_good_snapshot``; None when it never did in the history kept), so the dashboard
+    reads that one row instead of searching the history on every poll. Carried forward from
+    the previous snapshot; the search happens here, once per failing source and cycle, only
+    when the previous snapshot predates these pointers."""
+    failed = [key for key in statuses if key not in payload]
+    if not failed:
+        return
+    previous = (
+        TelemetrySnapshot.objects.filter(environment=environment, collected_at__isnull=False)
+        .exclude(pk=snapshot.pk)
+        .order_by("-collected_at")
+        .only("id", "sources", "payload")
+        .first()
+    )
+    for key in failed:
+        if previous is None:
+            pointer = None
+        elif key in previous.payload:
+            pointer = previous.pk
+        elif "last_good_snapshot" in previous.sources.get(key, {}):
+            pointer = previous.sources[key]["last_good_snapshot"]
+        else:
+            pointer = (
+                TelemetrySnapshot.objects.filter(
+                    environment=environment, collected_at__isnull=False, payload__has_key=key
+                )
+                .exclude(pk=snapshot.pk)
+                .order_by("-collected_at")
+                .values_list("pk", flat=True)
+                .first()
+            )
+        statuses[key]["last_good_snapshot"] = pointer
+
+
 def telemetry_collect(
     *, environment: Environment, sources: tuple[Source, ...] = SOURCES, now: datetime | None = None
 ) -> TelemetrySnapshot | None:
@@ -295,6 +331,7 @@ def telemetry_collect(
             payload[source.key] = result.payload
             points.extend(result.points)
         statuses[source.key]["duration_ms"] = int((time.monotonic() - tick) * 1000)
+    _last_good_pointers(environment, snapshot, statuses, payload)
     ok = sum(1 for s in statuses.values() if s["status"] == "ok")
     if ok == len(statuses):
         status = TelemetrySnapshot.Status.COMPLETE

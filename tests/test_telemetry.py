@@ -110,6 +110,7 @@ def test_an_undeployed_environment_says_what_is_missing(empty_environment):
         "status": "unavailable",
         "error": "the environment has no hosted zone id yet",
         "duration_ms": snapshot.sources["route53_weights"]["duration_ms"],
+        "last_good_snapshot": None,  # the first snapshot: no good reading before it
     }
     assert snapshot.sources["stacks"]["status"] == "unavailable"
     # Alarms are read by name prefix: none yet, and that is an answer, not an error.
@@ -198,3 +199,57 @@ def test_staleness_is_three_intervals(empty_environment, settings):
     snap.collected_at = now - timedelta(seconds=91)
     assert snap.is_stale(now)
     assert TelemetrySnapshot(environment=environment, slot=6).is_stale(now)  # never finished
+
+
+def test_a_failing_source_points_at_its_last_good_snapshot(empty_environment, django_assert_num_queries):
+    """The collector records, for each failed source, the newest snapshot where it succeeded,
+    so the dashboard reads that one row instead of searching two days of history per poll."""
+    from controlplane.dashboard.selectors import _sources
+
+    environment = empty_environment
+    state = {"weights_ok": True}
+
+    def weights(env, now):
+        if not state["weights_ok"]:
+            raise AwsError("Rate exceeded", code="Throttling", permanent=False, service="route53", operation="List")
+        return telemetry.SourceResult({"weights": {"us-east-1": 90, "eu-central-1": 10}}, [])
+
+    def never(env, now):
+        raise telemetry.checks.EvidenceUnavailable("not deployed")
+
+    def fine(env, now):
+        return telemetry.SourceResult({}, [])
+
+    sources = tuple(
+        telemetry.Source(key, label, {"route53_weights": weights, "stacks": never}.get(key, fine))
+        for key, label in telemetry.SOURCE_LABELS.items()
+    )
+    t0 = timezone.now()
+
+    def collect(i: int) -> TelemetrySnapshot:
+        return telemetry.telemetry_collect(environment=environment, sources=sources, now=t0 + timedelta(seconds=30 * i))
+
+    good = collect(0)
+    assert good.sources["stacks"]["last_good_snapshot"] is None  # never succeeded
+    assert "last_good_snapshot" not in good.sources["route53_weights"]
+    state["weights_ok"] = False
+    first_bad, second_bad = collect(1), collect(2)
+    assert first_bad.sources["route53_weights"]["last_good_snapshot"] == good.pk
+    assert second_bad.sources["route53_weights"]["last_good_snapshot"] == good.pk  # carried forward
+    assert second_bad.sources["stacks"]["last_good_snapshot"] is None
+
+    with django_assert_num_queries(1):  # the pointed row; nothing for the source that never succeeded
+        views = _sources(environment, second_bad, timezone.now())
+    assert (
+        views["route53_weights"].from_older_snapshot and views["route53_weights"].data["weights"]["eu-central-1"] == 10
+    )
+    assert views["stacks"].data is None and views["stacks"].status == "unavailable"
+
+    # A snapshot from before the pointers existed: the collector searches once, the page too.
+    TelemetrySnapshot.objects.filter(pk=second_bad.pk).update(
+        sources={"route53_weights": {"status": "error", "error": "Rate exceeded"}, "stacks": {"status": "unavailable"}}
+    )
+    third_bad = collect(3)
+    assert third_bad.sources["route53_weights"]["last_good_snapshot"] == good.pk
+    second_bad.refresh_from_db()
+    assert _sources(environment, second_bad, timezone.now())["route53_weights"].as_of == good.collected_at

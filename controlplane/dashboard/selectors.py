@@ -108,6 +108,23 @@ def freshness(*, environment: Environment, now: datetime) -> Freshness:
     )
 
 
+def _last_good(
+    environment: Environment, snapshot: TelemetrySnapshot, key: str, status: dict
+) -> TelemetrySnapshot | None:
+    """The newest snapshot where source ``key`` succeeded: the one the collector pointed at
+    (``last_good_snapshot``: one row by its key, or none when it never succeeded), else, for
+    snapshots taken before the pointer existed, a search back through the history."""
+    older = TelemetrySnapshot.objects.only("collected_at", "payload")
+    if "last_good_snapshot" in status:
+        pointer = status["last_good_snapshot"]
+        return older.filter(pk=pointer, environment=environment).first() if pointer else None
+    return (
+        older.filter(environment=environment, collected_at__lt=snapshot.collected_at, payload__has_key=key)
+        .order_by("-collected_at")
+        .first()
+    )
+
+
 def _sources(environment: Environment, snapshot: TelemetrySnapshot | None, now: datetime) -> dict[str, SourceView]:
     """Each source from the newest snapshot; a source that failed there is shown from the
     newest snapshot where it succeeded, with that snapshot's age, next to the error."""
@@ -127,14 +144,7 @@ def _sources(environment: Environment, snapshot: TelemetrySnapshot | None, now: 
                 age_seconds=snapshot.age_seconds(now),
             )
             continue
-        older = (
-            TelemetrySnapshot.objects.filter(
-                environment=environment, collected_at__lt=snapshot.collected_at, payload__has_key=key
-            )
-            .order_by("-collected_at")
-            .only("collected_at", "payload")
-            .first()
-        )
+        older = _last_good(environment, snapshot, key, status)
         views[key] = SourceView(
             key,
             label,

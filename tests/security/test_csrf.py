@@ -14,7 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from tests.security.test_permissions import API, BODIES, PAGES, World, url_kwargs, world  # noqa: F401
+from tests.security.conftest import World
+from tests.security.test_permissions import API, BODIES, PAGES, url_kwargs
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 

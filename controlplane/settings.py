@@ -417,7 +417,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Task tokens and API tokens blanked out of every line, whatever a library logs (issue 8).
+    "filters": {"redact_secrets": {"()": "controlplane.log_redaction.SecretRedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # botocore logs request bodies at DEBUG, and those carry task tokens.

@@ -81,8 +81,8 @@ def test_no_token_or_secret_anywhere_through_a_whole_cutover(
         clients[user.username] = Client()
         clients[user.username].force_login(user)
 
-    def get_all(execution, gate):
-        for client in clients.values():
+    def get_all(execution, gate, who=("engineer", "approver1", "approver2", "auditor")):
+        for client in (clients[w] for w in who):
             for url in _pages_for(execution, gate, environment):
                 response = client.get(url)
                 assert response.status_code in (200, 403), (url, response.status_code)
@@ -114,7 +114,7 @@ def test_no_token_or_secret_anywhere_through_a_whole_cutover(
 
     # Gate 2 (100 %, two approvers): one from the page, one through the API with the token.
     gate2 = wait_for_gate(environment, execution)
-    get_all(execution, gate2)
+    get_all(execution, gate2, who=("approver2",))
     seen.keep("/api/", clients["approver1"].post(reverse("gate-decide", args=[gate2.pk]), {"decision": "approve"}))
     gate2.refresh_from_db()
     path = f"/api/v1/gates/{gate2.pk}/approve/"
@@ -124,11 +124,11 @@ def test_no_token_or_secret_anywhere_through_a_whole_cutover(
 
     # The window close: two approvals, then the execution ends.
     close = wait_for_gate(environment, execution)
-    get_all(execution, close)
+    get_all(execution, close, who=("approver1",))
     for who in ("approver1", "approver2"):
         seen.keep("/gates/", clients[who].post(reverse("gate-decide", args=[close.pk]), {"decision": "approve"}))
     assert wait_for_execution(execution).status == "SUCCEEDED"
-    get_all(execution, close)
+    get_all(execution, close, who=("engineer", "auditor"))
     for url in _pages_for(execution, close, environment)[-5:]:
         response = api.get(url)
         assert response.status_code == 200, url

@@ -3,7 +3,8 @@ vendored sidecar (no CDN). Their errors use the API's JSON error body like every
 
 Content-Security-Policy: Swagger UI's init script is served from its own address (the split
 view), never inline. Both UIs set inline styles from their JavaScript (Redoc through
-styled-components), so these two pages alone allow inline *styles*; scripts stay 'self' only.
+styled-components), and Redoc runs its search in a worker made from a blob: URL, so these two
+pages alone allow inline *styles* and blob: *workers*; scripts stay 'self' only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from django.utils.decorators import method_decorator
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.renderers import JSONRenderer
 
-_DOCS_CSP = method_decorator(csp_update({"style-src": ["'unsafe-inline'"]}), name="dispatch")
+_DOCS_CSP = method_decorator(
+    csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]}), name="dispatch"
+)
 
 
 class _JsonErrors:

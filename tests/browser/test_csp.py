@@ -72,7 +72,10 @@ def test_no_csp_violation_on_the_main_pages(new_page, live_server, light_cutover
         policy = response.headers["content-security-policy"]
         assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
         page.wait_for_load_state("networkidle")
-        assert page.evaluate("window.__csp") == [], path
+        if path == "/api/v1/docs/":  # Swagger UI drew the schema: its init script (a file) ran
+            page.locator(".swagger-ui .info .title").first.wait_for()
+        violations = [v for v in page.evaluate("window.__csp") if "https://cdn.redoc.ly/" not in v]
+        assert violations == [], path
 
     # htmx still polls and swaps under the policy: the gate page's live part is re-requested.
     page.goto(live_server.url + f"/gates/{gate.pk}/")
@@ -81,5 +84,7 @@ def test_no_csp_violation_on_the_main_pages(new_page, live_server, light_cutover
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(live_server.url + "/signed-out/")
 
-    assert page.evaluate("window.__csp") == []
-    assert [line for line in console if "Content Security Policy" in line or "Refused to" in line] == []
+    assert [v for v in page.evaluate("window.__csp") if "https://cdn.redoc.ly/" not in v] == []
+    reported = [line for line in console if "Content Security Policy" in line or "Refused to" in line]
+    # Redoc's "powered by" logo comes from its CDN: blocked on purpose (nothing from elsewhere).
+    assert [line for line in reported if "https://cdn.redoc.ly/" not in line] == []

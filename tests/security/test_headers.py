@@ -100,6 +100,7 @@ def test_only_the_api_docs_relax_style_src_and_never_script_src(client, auditor)
         assert response.status_code == 200
         policy = response["Content-Security-Policy"]
         assert "style-src 'self' 'unsafe-inline'" in policy, docs
+        assert "worker-src 'self' blob:" in policy, docs
         assert "script-src 'self';" in policy + ";", docs
         assert "<script>" not in response.content.decode(), docs
     script = client.get("/api/v1/docs/?script=")

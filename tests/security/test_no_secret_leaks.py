@@ -8,6 +8,7 @@ redaction filter must blank them, and the test formats each record through that 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -19,6 +20,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from controlplane.api.etag import gate_etag
+from controlplane.aws import stepfunctions
 from controlplane.log_redaction import SecretRedactingFilter
 from migrations_app.models import Gate
 from tests.conftest import wait_for_execution, wait_for_gate
@@ -136,6 +138,12 @@ def test_no_token_or_secret_anywhere_through_a_whole_cutover(
 
     task_tokens = [g.task_token for g in Gate.objects.filter(execution=execution)]
     assert len(task_tokens) == 3 and all(len(t) >= 16 for t in task_tokens)
+    # The same tokens as Step Functions handed them to the gate queue (TaskScheduled parameters).
+    history = stepfunctions.execution_history(target=environment.aws_target(), execution_arn=execution.arn)
+    scheduled = [json.loads(e.details["parameters"]) for e in history if e.type == "TaskScheduled"]
+    assert {p["MessageBody"]["taskToken"] for p in scheduled if "taskToken" in p.get("MessageBody", {})} == set(
+        task_tokens
+    )
     secrets = {
         **{f"task token of gate {i + 1}": t for i, t in enumerate(task_tokens)},
         "API token": api_secret,

@@ -313,3 +313,27 @@ def test_a_stack_of_another_deployment_is_not_found(world):
     assert response.status_code == 404
     world.stack.refresh_from_db()
     assert world.stack.confirmed_by is None
+
+
+def test_a_decision_carrying_another_gates_etag_is_refused(world):
+    """An approver cannot approve gate B with what they read of gate A (another execution's)."""
+    from django.utils import timezone
+
+    from controlplane.api.etag import gate_etag
+    from migrations_app.models import Execution, Gate
+
+    other_execution = Execution.objects.create(
+        environment=world.other, name=f"{world.other.name}-run", started_by=world.users["engineer"],
+        status="RUNNING", started_at=timezone.now(), arn="arn:aws:states:us-east-1:123456789012:execution:sm:b",
+    )  # fmt: skip
+    other_gate = Gate.objects.create(
+        execution=other_execution, state_name="Gate01", entered_at=timezone.now().isoformat(), step=1,
+        target_weights={"us-east-1": 90, "eu-central-1": 10}, task_token="another-task-token",
+    )  # fmt: skip
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.tokens['approver1']}")
+    response = client.post(
+        f"/api/v1/gates/{other_gate.pk}/approve/", {}, format="json", HTTP_IF_MATCH=gate_etag(world.gate)
+    )
+    assert response.status_code == 412
+    assert other_gate.approvals.count() == 0

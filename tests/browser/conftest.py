@@ -47,6 +47,11 @@ def sso(settings, sandbox_idp):
     app["settings"] = dict(app["settings"], server_url=sandbox_idp)
     providers["openid_connect"]["APPS"] = [app]
     settings.SOCIALACCOUNT_PROVIDERS = providers
+    # The CSP lets forms lead to the IdP (a decision needing a fresh sign-in is redirected there):
+    # this session's IdP, on its own port.
+    policy = {**settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]}
+    policy["form-action"] = [*policy["form-action"], sandbox_idp.rstrip("/")]
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": policy}
     return sandbox_idp
 
 

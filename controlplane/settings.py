@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "audit.middleware.RequestOriginMiddleware",
+    # A database error in a view becomes a 503 page / JSON body (issue 8, controlplane/middleware.py).
+    "controlplane.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -269,6 +271,14 @@ AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 3.0)
 AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 25.0)
 # A gate task waits at most this long for a decision before Step Functions times it out.
 GATE_TIMEOUT_SECONDS = env_int("GATE_TIMEOUT_SECONDS", 24 * 3600)
+
+# --- Gate decision delivery (outbox; ADRs 0011 and 0034) ---------------------------------
+# A worker owns one delivery attempt for the lease; longer than the slowest AWS call it makes.
+GATE_DELIVERY_LEASE_SECONDS = env_int("GATE_DELIVERY_LEASE_SECONDS", 300)
+# The beat sweep re-queues a pending delivery nobody has tried for this long (task lost).
+GATE_DELIVERY_STALLED_SECONDS = env_int("GATE_DELIVERY_STALLED_SECONDS", 60)
+# Retries after a transient error wait 2, 4, 8, ... seconds, capped here.
+GATE_DELIVERY_BACKOFF_MAX_SECONDS = env_int("GATE_DELIVERY_BACKOFF_MAX_SECONDS", 300)
 
 
 # --- audit trail and report packs ---------------------------------------------------------

@@ -50,6 +50,21 @@ def faulty_environment(environment, proxy):
     return environment
 
 
+def waiting_gate(environment, engineer):
+    """Start a cutover (the worker calls StartExecution) and return it with its first gate,
+    evidence collected."""
+    from migrations_app import services
+    from migrations_app.models import Execution
+    from tests.conftest import wait_for_gate
+
+    execution = services.execution_start(environment=environment, actor=engineer)
+    wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "RUNNING", what="execution running")
+    gate = wait_for_gate(environment, execution)
+    wait_until(lambda: gate.checks.count() == 8, what="evidence collected")
+    execution.refresh_from_db()
+    return execution, gate
+
+
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

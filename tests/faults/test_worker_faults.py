@@ -16,25 +16,16 @@ import pytest
 from audit.models import AuditEvent
 from controlplane.aws import stepfunctions
 from migrations_app import services, tasks
-from migrations_app.models import Execution, GateDelivery
+from migrations_app.models import GateDelivery
 from sandbox import faults
 from tests.conftest import wait_for_gate
-from tests.faults.conftest import wait_until
+from tests.faults.conftest import wait_until, waiting_gate
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def sends_of(proxy, operation: str = "SendTaskSuccess") -> list[dict]:
     return [c for c in faults.calls_list(proxy.url) if c["operation"] == operation and c["forwarded"]]
-
-
-def waiting_gate(environment, engineer):
-    execution = services.execution_start(environment=environment, actor=engineer)
-    wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "RUNNING", what="execution running")
-    gate = wait_for_gate(environment, execution)
-    wait_until(lambda: gate.checks.count() == 8, what="evidence collected")
-    execution.refresh_from_db()
-    return execution, gate
 
 
 def test_worker_killed_after_aws_accepted_the_decision_delivers_it_exactly_once(

@@ -273,8 +273,12 @@ def main() -> int:
         return 0 if once else 1
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
+            worker.terminate()  # warm shutdown; a worker busy with queued evidence tasks is killed
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
         proxy.stop()
         procs.stop()
 

@@ -657,7 +657,7 @@ def gate_task_outcome(*, gate: Gate) -> GateTaskOutcome:
     The history is the truth about what Step Functions received (ADR 0016): a decision whose
     answer was lost (a worker killed after AWS accepted it, a timeout after sending) shows as
     TaskSucceeded / TaskFailed there, so it is confirmed, never sent twice (ADR 0034)."""
-    from migrations_app.watchdog import GATE_TASK_RESOURCE, TASK_ENDS
+    from migrations_app.watchdog import TASK_ENDS, gate_task_message_body
 
     execution = gate.execution
     if not execution.arn:
@@ -665,15 +665,10 @@ def gate_task_outcome(*, gate: Gate) -> GateTaskOutcome:
     history = stepfunctions.execution_history(target=execution.environment.aws_target(), execution_arn=execution.arn)
     found = False
     for event in history:
-        if event.type == "TaskScheduled" and event.details.get("resource") == GATE_TASK_RESOURCE:
-            try:
-                body = json.loads(event.details.get("parameters") or "{}").get("MessageBody") or {}
-            except ValueError:
-                body = {}
-            if not isinstance(body, dict):
-                continue
+        body = gate_task_message_body(event)
+        if body is not None:
             if found:
-                break  # a later gate task began: ours ended before it (handled below) or never will
+                break  # a later gate task began and ours shows no end: nothing to confirm
             found = str(body.get("stateName")) == gate.state_name and str(body.get("enteredTime")) == gate.entered_at
         elif found and event.type in TASK_ENDS and event.details.get("resourceType", "sqs") == "sqs":
             return GateTaskOutcome(ended_by=event.type, found=True)

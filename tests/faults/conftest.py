@@ -4,19 +4,14 @@ talk to AWS through it, and real Celery worker processes that can be killed and 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from controlplane.aws import clients
 from controlplane.celery import app as celery_app
 from sandbox import faults
-from tests.test_celery_worker import database_url_of_test_db
+from tests.conftest import Worker
 
 
 def pytest_collection_modifyitems(items):
@@ -73,67 +68,6 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
             return value
         time.sleep(0.2)
     raise AssertionError(f"{what} not met within {timeout}s")
-
-
-class Worker:
-    """A real ``celery worker`` process on the test database and the real broker."""
-
-    def __init__(self, log_path: Path, **env_overrides: str):
-        self.log_path = log_path
-        self.env = dict(
-            os.environ,
-            DJANGO_SETTINGS_MODULE="controlplane.settings_test",
-            DATABASE_URL=database_url_of_test_db(),
-            CELERY_TASK_ALWAYS_EAGER="false",
-            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-            CONTROLPLANE_VAR_DIR=str(settings.VAR_DIR),
-            **env_overrides,
-        )
-        self.proc: subprocess.Popen | None = None
-        self._log = None
-
-    def start(self, *, purge: bool = False) -> Worker:
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        args = [sys.executable, "-m", "celery", "-A", "controlplane", "worker", "--pool=solo", "-l", "info"]
-        self.proc = subprocess.Popen(
-            args + (["--purge"] if purge else []),
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=settings.BASE_DIR,
-        )
-        deadline = time.monotonic() + 30
-        while b"ready." not in self.log_path.read_bytes()[offset:]:
-            assert self.proc.poll() is None, self.log()
-            assert time.monotonic() < deadline, "worker did not start"
-            time.sleep(0.2)
-        return self
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float = 30) -> int:
-        assert self.proc is not None
-        code = self.proc.wait(timeout=timeout)
-        if self._log:
-            self._log.close()
-        return code
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._log:
-            self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ A private moto server, not the session's: stopping that one would break the othe
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,9 +13,9 @@ from django.utils import timezone
 
 from controlplane.aws import clients
 from migrations_app import services, telemetry
-from migrations_app.models import Environment, Gate, GateDelivery
+from migrations_app.models import Gate, GateDelivery
 from sandbox.processes import SandboxProcesses, free_port
-from tests.conftest import deploy_all, replication_latency_put, wait_for_gate
+from tests.conftest import deploy_all, replication_latency_put, sandbox_environment_create, wait_for_gate
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -41,16 +40,8 @@ def test_restarted_sandbox_is_reported_unreachable_then_inconsistent(
 ):
     settings.AWS_MAX_ATTEMPTS = 1  # an unreachable endpoint fails at once, not after botocore's retries
     clients.clear_cache()
-    name = f"r{uuid.uuid4().hex[:8]}"
-    env = services.environment_create(
-        actor=None,
-        name=name,
-        kind=Environment.Kind.SANDBOX,
-        aws_endpoint_url=private_sandbox.aws_endpoint,
-        hosted_zone_name=f"{name}.example.com",
-        record_name=f"api.{name}.example.com",
-        create_hosted_zone=True,
-    )
+    env = sandbox_environment_create(private_sandbox.aws_endpoint, prefix="r")
+    name = env.name
     assert deploy_all(env).status == "succeeded"
     env.refresh_from_db()
     replication_latency_put(env)

@@ -4,7 +4,7 @@ Killed (SIGKILL) after Step Functions accepted SendTaskSuccess and before the ou
 committed: the worst moment, since the decision is applied in AWS and our outbox row still
 says pending. After a restart the beat sweep re-queues it; the next attempt reads the
 execution history, sees the task succeeded and marks it delivered without sending again.
-Stopped (SIGTERM) during the call: the worker finishes the task, then exits.
+Then stopped (SIGTERM) during the next gate's call: the worker finishes the task, then exits.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def sends_of(proxy, operation: str = "SendTaskSuccess") -> list[dict]:
     return [c for c in faults.calls_list(proxy.url) if c["operation"] == operation and c["forwarded"]]
 
 
-def test_worker_killed_after_aws_accepted_the_decision_delivers_it_exactly_once(
-    faulty_environment, proxy, workers, engineer, approver1, settings
+def test_worker_killed_delivers_exactly_once_and_sigterm_lets_the_delivery_finish(
+    faulty_environment, proxy, workers, engineer, approver1, approver2, settings
 ):
     env = faulty_environment
     settings.GATE_DELIVERY_STALLED_SECONDS = 0
@@ -48,7 +48,7 @@ def test_worker_killed_after_aws_accepted_the_decision_delivers_it_exactly_once(
     delivery = GateDelivery.objects.get(gate=gate)
     assert delivery.status == GateDelivery.Status.PENDING and delivery.attempts == 1
 
-    workers(**worker_env)
+    restarted = workers(**worker_env)
     wait_until(lambda: services.gate_deliveries_stalled(), timeout=10, what="the lease to run out")
     tasks.gate_intake_poll_task.delay()  # the beat sweep
 
@@ -60,23 +60,21 @@ def test_worker_killed_after_aws_accepted_the_decision_delivers_it_exactly_once(
     assert [(e.type, e.details.get("resourceType")) for e in history].count(("TaskSucceeded", "sqs")) == 1
     delivered = AuditEvent.objects.get(event_type="gate.delivered", target_id=str(gate.pk))
     assert delivered.after["confirmed_from_history"] is True
-    assert wait_for_gate(env, execution).step == 2  # Step Functions went on, once
+    gate2 = wait_for_gate(env, execution)
+    assert gate2.step == 2  # Step Functions went on, once
 
-
-def test_sigterm_lets_the_running_delivery_finish(faulty_environment, proxy, workers, engineer, approver1):
-    env = faulty_environment
-    worker = workers()
-    execution, gate = waiting_gate(env, engineer)
+    # Stopped (SIGTERM) while the next gate's delivery waits for Step Functions: it finishes first.
+    wait_until(lambda: gate2.checks.count() == 8, what="evidence of gate 2 collected")
     faults.faults_set(
         proxy.url, {"service": "stepfunctions", "operation": "SendTaskSuccess", "fault": "latency", "seconds": 3}
     )
+    services.gate_approve(gate=gate2, actor=approver1)
+    services.gate_approve(gate=gate2, actor=approver2)  # the 100 % step needs two
+    wait_until(lambda: GateDelivery.objects.get(gate=gate2).attempts == 1, what="the worker began delivering gate 2")
+    restarted.signal(signal.SIGTERM)  # warm shutdown while the proxy holds the call
 
-    services.gate_approve(gate=gate, actor=approver1)
-    wait_until(lambda: GateDelivery.objects.get(gate=gate).attempts == 1, what="the worker began the delivery")
-    worker.signal(signal.SIGTERM)  # warm shutdown while the call is held by the proxy
-
-    assert worker.wait() == 0
-    delivery = GateDelivery.objects.get(gate=gate)
+    assert restarted.wait() == 0
+    delivery = GateDelivery.objects.get(gate=gate2)
     assert delivery.status == GateDelivery.Status.DELIVERED and delivery.attempts == 1
-    assert len(sends_of(proxy)) == 1
-    assert "Warm shutdown" in worker.log()
+    assert len(sends_of(proxy)) == 2  # one per gate, ever
+    assert "Warm shutdown" in restarted.log()

@@ -362,3 +362,71 @@ def telemetry_prune(*, now: datetime | None = None) -> tuple[int, int]:
     snapshots, _ = TelemetrySnapshot.objects.filter(started_at__lt=cutoff).delete()
     points, _ = TelemetryPoint.objects.filter(at__lt=cutoff).delete()
     return snapshots, points
+
+
+# --- health verdict ------------------------------------------------------------------------------
+
+# Error codes that mean "AWS does not have what this environment recorded".
+GONE_CODES = frozenset(
+    {
+        "ExecutionDoesNotExist",
+        "StateMachineDoesNotExist",
+        "NoSuchHostedZone",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "ResourceNotFoundException",
+        "ResourceNotFound",
+        "NoSuchBucket",
+        "ParameterNotFound",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EnvironmentHealth:
+    """Whether AWS answered the last collection and still holds what the environment recorded.
+    ``verdict`` is ``ok``, ``unreachable`` or ``inconsistent``; ``message`` is for a person."""
+
+    verdict: str
+    message: str
+
+    @property
+    def is_ok(self) -> bool:
+        return self.verdict == "ok"
+
+
+def environment_health(*, environment: Environment, snapshot: TelemetrySnapshot | None) -> EnvironmentHealth:
+    """The verdict on the newest telemetry snapshot: AWS unreachable (every source failed to
+    connect), inconsistent (stacks, the state machine, executions or queues the environment
+    recorded are gone: a sandbox AWS restarted with its memory wiped, or resources deleted by
+    hand), or ok. Read from the snapshot only, so pages can show it without calling AWS."""
+    if snapshot is None or not environment.is_provisioned:
+        return EnvironmentHealth("ok", "")
+    failed = snapshot.failed_sources
+    codes = {s.get("code", "") for s in failed.values()}
+    where = environment.aws_endpoint_url or "AWS"
+    if failed and len(failed) == len(snapshot.sources) and codes == {"Unreachable"}:
+        return EnvironmentHealth(
+            "unreachable",
+            f"AWS cannot be reached at {where}: no call answered at "
+            f"{timezone.localtime(snapshot.collected_at):%H:%M:%S} UTC. The figures shown are the last known ones; "
+            "gate decisions are kept and delivered once AWS answers.",
+        )
+    gone: list[str] = []
+    stacks = (snapshot.payload.get("stacks") or {}).get("stacks") or []
+    missing = [s["stack"] for s in stacks if s.get("status") == "missing"]
+    if missing:
+        gone.append(
+            f"{len(missing)} of {len(stacks)} stacks ({', '.join(missing[:3])}{', …' if len(missing) > 3 else ''})"
+        )
+    for key, status in failed.items():
+        if status.get("code") in GONE_CODES:
+            gone.append(f"{SOURCE_LABELS.get(key, key)}: {status.get('code')}")
+    if gone:
+        return EnvironmentHealth(
+            "inconsistent",
+            f"AWS no longer has what this environment recorded — missing: {'; '.join(gone)}. "
+            "If the sandbox AWS was restarted, its state is gone: deploy the environment again and start a new "
+            "cutover; waiting gates of the old one cannot be decided.",
+        )
+    return EnvironmentHealth("ok", "")

@@ -20,6 +20,7 @@ from migrations_app.errors import CutoverError, NotAllowed
 from migrations_app.forms import ApproveForm, EnvironmentForm, RejectForm, StopForm
 from migrations_app.models import Deployment, Environment, Execution, Gate, StackDeployment
 from migrations_app.stacks import BOOTSTRAP_ORDER
+from migrations_app.telemetry import environment_health
 
 ANY_ROLE = (Role.ENGINEER, Role.APPROVER, Role.AUDITOR)
 
@@ -177,6 +178,9 @@ def _gate_context(request, gate: Gate) -> dict:
         "refusal": refusal,
         "approve_form": ApproveForm(),
         "reject_form": RejectForm(),
+        "health": environment_health(
+            environment=gate.execution.environment, snapshot=selectors.latest_snapshot(gate.execution.environment)
+        ),
     }
 
 

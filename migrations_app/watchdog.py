@@ -52,15 +52,24 @@ class GateTask:
     ended_at: object | None
 
 
+def gate_task_message_body(event: stepfunctions.HistoryEvent) -> dict | None:
+    """The gate message a gate task sent (its ``MessageBody`` parameter), or None when the
+    event is not the scheduling of a gate task. ``{}`` when the parameters cannot be read."""
+    if event.type != "TaskScheduled" or event.details.get("resource") != GATE_TASK_RESOURCE:
+        return None
+    try:
+        body = json.loads(event.details.get("parameters") or "{}").get("MessageBody") or {}
+    except ValueError:
+        body = {}
+    return body if isinstance(body, dict) else {}
+
+
 def gate_task_last(history: list[stepfunctions.HistoryEvent]) -> GateTask | None:
     last: GateTask | None = None
     for event in history:
-        if event.type == "TaskScheduled" and event.details.get("resource") == GATE_TASK_RESOURCE:
-            try:
-                body = json.loads(event.details.get("parameters") or "{}").get("MessageBody") or {}
-            except ValueError:
-                body = {}
-            last = GateTask(message_body=body if isinstance(body, dict) else {}, ended_by=None, ended_at=None)
+        body = gate_task_message_body(event)
+        if body is not None:
+            last = GateTask(message_body=body, ended_by=None, ended_at=None)
         elif (
             last is not None
             and last.ended_by is None

@@ -7,10 +7,15 @@ auditor, a lead (engineer and approver), and an outsider who is refused everywhe
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 
 from controlplane.aws import clients
@@ -37,6 +42,80 @@ def sandbox_idp():
     procs.start_idp()
     yield procs.idp_issuer
     procs.stop()
+
+
+# --- Celery workers ------------------------------------------------------------------------
+
+
+def database_url_of_test_db() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A real ``celery worker`` process on the test database and the real broker."""
+
+    def __init__(self, log_path: Path, **env_overrides: str):
+        self.log_path = log_path
+        self.env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="controlplane.settings_test",
+            DATABASE_URL=database_url_of_test_db(),
+            CELERY_TASK_ALWAYS_EAGER="false",
+            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            CONTROLPLANE_VAR_DIR=str(settings.VAR_DIR),
+            **env_overrides,
+        )
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self, *, purge: bool = False) -> Worker:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        args = [sys.executable, "-m", "celery", "-A", "controlplane", "worker", "--pool=solo", "-l", "info"]
+        self.proc = subprocess.Popen(
+            args + (["--purge"] if purge else []),
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=settings.BASE_DIR,
+        )
+        deadline = time.monotonic() + 30
+        while b"ready." not in self.log_path.read_bytes()[offset:]:
+            assert self.proc.poll() is None, self.log()
+            assert time.monotonic() < deadline, "worker did not start"
+            time.sleep(0.2)
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout=timeout)
+        if self._log:
+            self._log.close()
+        return code
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log:
+            self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 # --- people --------------------------------------------------------------------------------
@@ -161,23 +240,27 @@ def started_execution(environment, engineer):
 # --- environments deployed through CloudFormation --------------------------------------------
 
 
-@pytest.fixture
-def empty_environment(db, sandbox_aws):
-    """An environment in the sandbox with its hosted zone (as an account has) and no stack."""
+def sandbox_environment_create(endpoint: str, prefix: str = "d"):
+    """A new environment at the sandbox AWS ``endpoint``, with its hosted zone and no stack."""
     from migrations_app import services
     from migrations_app.models import Environment
 
-    name = f"d{uuid.uuid4().hex[:8]}"
-    env = services.environment_create(
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
+    return services.environment_create(
         actor=None,
         name=name,
         kind=Environment.Kind.SANDBOX,
-        aws_endpoint_url=sandbox_aws,
+        aws_endpoint_url=endpoint,
         hosted_zone_name=f"{name}.example.com",
         record_name=f"api.{name}.example.com",
         create_hosted_zone=True,
     )
-    return env
+
+
+@pytest.fixture
+def empty_environment(db, sandbox_aws):
+    """An environment in the sandbox with its hosted zone (as an account has) and no stack."""
+    return sandbox_environment_create(sandbox_aws)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from django.utils import timezone
 from controlplane.dashboard.charts import Chart, Series, line_chart
 from migrations_app import selectors
 from migrations_app.models import Alert, Environment, Execution, Gate, TelemetryPoint, TelemetrySnapshot
-from migrations_app.telemetry import SOURCE_LABELS, direction_name
+from migrations_app.telemetry import SOURCE_LABELS, EnvironmentHealth, direction_name, environment_health
 from reconciliation.models import Finding, ReconciliationRun
 
 RUNS_SHOWN = 5
@@ -79,6 +79,7 @@ class DashboardStatus:
     runs: list[ReconciliationRun]
     open_findings: list[Finding]
     open_findings_count: int
+    health: EnvironmentHealth | None = None
 
 
 def duration_text(seconds: float | None) -> str:
@@ -264,6 +265,7 @@ def dashboard_status(*, environment: Environment, now: datetime | None = None) -
         runs=list(ReconciliationRun.objects.filter(environment=environment).order_by("-window_start")[:RUNS_SHOWN]),
         open_findings=list(findings.order_by("-detected_at")[:FINDINGS_SHOWN]),
         open_findings_count=findings.count(),
+        health=environment_health(environment=environment, snapshot=fresh.snapshot),
     )
 
 

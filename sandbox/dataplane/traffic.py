@@ -70,6 +70,7 @@ class Injected:
     idempotency_key: str = ""
     windows: list[str] = field(default_factory=list)
     buckets: list[str] = field(default_factory=list)
+    missing_in: str = ""  # for missing_in_region: the region that lacks the item
     detail: str = ""
 
 
@@ -315,6 +316,7 @@ def fault_dropped_replica_write(gen: TrafficGenerator, *, region: str = "source"
         [origin, gen.config.peer(origin)],
         [item],
         idempotency_key=body["idempotencyKey"],
+        missing_in=gen.config.peer(origin),
         detail=f"written in {origin}; its copy to {gen.config.peer(origin)} is never made",
     )
 
@@ -336,6 +338,7 @@ def fault_lost_write(gen: TrafficGenerator, *, region: str = "source", speed: fl
         [origin, gen.config.peer(origin)],
         [item],
         idempotency_key=body["idempotencyKey"],
+        missing_in=origin,
         detail=f"acknowledged in {origin}, replicated, then lost from {origin} (present only in the peer)",
     )
 

@@ -32,11 +32,13 @@ COPY controlplane/ controlplane/
 COPY audit/ audit/
 COPY migrations_app/ migrations_app/
 COPY reconciliation/ reconciliation/
-# The sandbox app (moto and IdP process helpers, the `sandbox`/`demo` commands), without
-# sandbox/idp/: the IdP has its own image (sandbox/idp/Dockerfile).
+# The sandbox app (moto and IdP process helpers, the `sandbox`/`demo` commands, the data plane
+# and its scenarios), without sandbox/idp/: the IdP has its own image (sandbox/idp/Dockerfile).
 COPY sandbox/*.py sandbox/
 COPY sandbox/management/ sandbox/management/
 COPY sandbox/moto_ext/ sandbox/moto_ext/
+COPY sandbox/dataplane/ sandbox/dataplane/
+COPY sandbox/scenarios/ sandbox/scenarios/
 # The CloudFormation templates and Lambda sources the deploy renders and uploads.
 COPY infra_templates/ infra_templates/
 COPY templates/ templates/

@@ -6,6 +6,7 @@ import shutil
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -40,6 +41,19 @@ def test_deploying_all_stacks_into_an_empty_sandbox(empty_environment, engineer)
         assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
         index_names = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
         assert {"byIdempotencyKey", "byUser", "byTimeBucket"} <= index_names
+        # The aggregates consumer reads THIS replica's stream; the Lambdas stamp the windows and
+        # buckets the reconciliation reads (settings), not the template's defaults.
+        regional = next(s for s in stacks if s.stack_key.startswith("regional-") and s.region == region)
+        assert regional.parameters["TransactionsStreamArn"] == table["LatestStreamArn"]
+        assert regional.parameters["AggregatesTableName"] == f"{env.name}-aggregates"
+        assert (regional.parameters["WindowSeconds"], regional.parameters["Shards"]) == (
+            str(settings.RECONCILIATION_WINDOW_SECONDS),
+            str(settings.RECONCILIATION_BUCKETS),
+        )
+        function = client("lambda", env.aws_target(region)).get_function_configuration(
+            FunctionName=f"{env.name}-transaction"
+        )
+        assert str(function["Environment"]["Variables"]["SHARDS"]) == str(settings.RECONCILIATION_BUCKETS)
     # The weighted records, TTL 60, all traffic still in the source region.
     records = client("route53", env.aws_target()).list_resource_record_sets(HostedZoneId=env.hosted_zone_id)
     weighted = {r["SetIdentifier"]: r for r in records["ResourceRecordSets"] if "SetIdentifier" in r}

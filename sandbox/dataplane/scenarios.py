@@ -20,6 +20,15 @@ A scenario file holds::
 ``run_scenario`` runs one against an environment's data plane (an already running one, found by
 its status file, e.g. the demo's; otherwise one started here for the run), waits for
 replication to settle, and returns the report: what was injected, the traffic sent, the lag.
+
+The report (also the JSON file of ``manage.py sandbox_scenario``): ``scenario``, ``environment``,
+``regions`` {source, target}, ``speed``, ``started_at``/``finished_at`` (UTC), ``window_seconds``,
+``buckets``, ``traffic`` (counts, by region, statuses, requests/s), ``replication`` (settled,
+mode, lag_ms p50/p99 of the run's copies, counts), and ``injected``: one object per fault with
+``at`` (ISO time), ``offset`` (s), ``fault``, ``expect`` (``duplicate_debit``,
+``missing_in_region`` with ``missing_in``, ``conflicting_version``, or ``lag``: nothing should
+remain once replication has caught up), ``regions``, ``transaction_ids``, ``idempotency_key``,
+``windows`` and ``buckets`` (of the items involved), ``detail``.
 """
 
 from __future__ import annotations

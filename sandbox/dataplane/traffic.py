@@ -70,6 +70,7 @@ class Injected:
     idempotency_key: str = ""
     windows: list[str] = field(default_factory=list)
     buckets: list[str] = field(default_factory=list)
+    missing_in: str = ""  # for missing_in_region: the region that lacks the item
     detail: str = ""
 
 
@@ -302,42 +303,43 @@ def fault_replication_delay(gen: TrafficGenerator, *, extra_ms: float, duration:
     )
 
 
-def fault_dropped_replica_write(gen: TrafficGenerator, *, region: str = "source", speed: float = 1.0) -> None:
+def _missing(gen: TrafficGenerator, fault: str, region: str, *, lose_in_origin: bool) -> None:
+    """A write in ``region`` that ends up in one region only: its copy is never made
+    (``dropped_replica_write``), or it is replicated and then lost from the origin (``lost_write``)."""
     origin = _region(gen.config, region)
+    peer = gen.config.peer(origin)
     body = gen._body()
-    gen.control.add_drop(body["idempotencyKey"])
+    if not lose_in_origin:
+        gen.control.add_drop(body["idempotencyKey"])  # the copy is never made
     status, item = gen.send("api", origin, body)
     if status != 201:
-        raise DataPlaneError(f"the dropped write was refused ({status}): {item}")
+        raise DataPlaneError(f"{fault}: the write was refused ({status}): {item}")
+    if lose_in_origin:
+        gen._wait_for(peer, item["transactionId"])
+        gen.control.add_drop(body["idempotencyKey"])  # the loss itself must not replicate
+        gen.config.client("dynamodb", origin).delete_item(
+            TableName=gen.config.transactions_table, Key={"transactionId": {"S": item["transactionId"]}}
+        )
+        detail = f"acknowledged in {origin}, replicated, then lost from {origin} (present only in {peer})"
+    else:
+        detail = f"written in {origin}; its copy to {peer} is never made"
     gen.record(
-        "dropped_replica_write",
+        fault,
         "missing_in_region",
-        [origin, gen.config.peer(origin)],
+        [origin, peer],
         [item],
         idempotency_key=body["idempotencyKey"],
-        detail=f"written in {origin}; its copy to {gen.config.peer(origin)} is never made",
+        missing_in=origin if lose_in_origin else peer,
+        detail=detail,
     )
+
+
+def fault_dropped_replica_write(gen: TrafficGenerator, *, region: str = "source", speed: float = 1.0) -> None:
+    _missing(gen, "dropped_replica_write", region, lose_in_origin=False)
 
 
 def fault_lost_write(gen: TrafficGenerator, *, region: str = "source", speed: float = 1.0) -> None:
-    origin = _region(gen.config, region)
-    body = gen._body()
-    status, item = gen.send("api", origin, body)
-    if status != 201:
-        raise DataPlaneError(f"the write to lose was refused ({status}): {item}")
-    gen._wait_for(gen.config.peer(origin), item["transactionId"])
-    gen.control.add_drop(body["idempotencyKey"])  # the loss itself must not replicate
-    gen.config.client("dynamodb", origin).delete_item(
-        TableName=gen.config.transactions_table, Key={"transactionId": {"S": item["transactionId"]}}
-    )
-    gen.record(
-        "lost_write",
-        "missing_in_region",
-        [origin, gen.config.peer(origin)],
-        [item],
-        idempotency_key=body["idempotencyKey"],
-        detail=f"acknowledged in {origin}, replicated, then lost from {origin} (present only in the peer)",
-    )
+    _missing(gen, "lost_write", region, lose_in_origin=True)
 
 
 def fault_duplicate_debit(

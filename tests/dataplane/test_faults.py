@@ -100,6 +100,7 @@ def test_a_dropped_replica_write_is_missing_in_the_peer_for_good(plane):
     (transaction_id,) = gen.injected[0].transaction_ids
     assert item(plane.config, SOURCE, transaction_id) is not None
     assert item(plane.config, TARGET, transaction_id) is None
+    assert (gen.injected[0].expect, gen.injected[0].missing_in) == ("missing_in_region", TARGET)
 
 
 def test_a_lost_write_is_present_only_in_the_peer(plane):
@@ -111,6 +112,7 @@ def test_a_lost_write_is_present_only_in_the_peer(plane):
     (transaction_id,) = gen.injected[0].transaction_ids
     assert item(plane.config, SOURCE, transaction_id) is None
     assert item(plane.config, TARGET, transaction_id) is not None
+    assert (gen.injected[0].expect, gen.injected[0].missing_in) == ("missing_in_region", SOURCE)
 
 
 def test_a_conflicting_update_leaves_one_version_with_two_amounts(plane):

@@ -33,7 +33,8 @@ class Command(BaseCommand):
     def handle(self, *args, name, environment, speed, output, seed, list_only, **options):
         if list_only or not name:
             for known in scenario_names():
-                self.stdout.write(f"{known}: {scenario_load(known).description.splitlines()[0]}")
+                description = " ".join(scenario_load(known).description.split())
+                self.stdout.write(f"{known}: {description.split('. ')[0].rstrip('.')}.")
             if not name and not list_only:
                 raise CommandError("name a scenario (see the list above)")
             return

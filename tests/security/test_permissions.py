@@ -93,6 +93,11 @@ PAGES: dict[str, dict[str, dict[str, str]]] = {
     "dashboard-status": {"GET": page(ANY)},
     "dashboard-charts": {"GET": page(ANY)},
     "cost-panel": {"GET": page(ANY)},
+    "reconciliation-runs": {"GET": page(ANY), "POST": every("405")},
+    "reconciliation-run": {"GET": page(ANY), "POST": every("405")},
+    "finding-list": {"GET": page(ANY), "POST": every("405")},
+    "finding-acknowledge": {"POST": page(FINDING_HANDLERS), "GET": every("405")},
+    "finding-resolve": {"POST": page(FINDING_HANDLERS), "GET": every("405")},
     # The unversioned schema and docs addresses redirect to /api/v1/ (which checks the role).
     "api/schema/": {"GET": every("ok")},
     "api/docs/": {"GET": every("ok")},
@@ -131,6 +136,10 @@ API: dict[str, dict[str, dict[str, str]]] = {
     "api:finding-detail": read_only(),
     "api:finding-acknowledge": {"POST": api(FINDING_HANDLERS), "GET": api_405()},
     "api:finding-resolve": {"POST": api(FINDING_HANDLERS), "GET": api_405()},
+    "api:environment-telemetry": read_only(),
+    "api:report-pack-list": {"GET": api(PACK_READERS), "POST": api(PACK_READERS)},
+    "api:report-pack-detail": {"GET": api(PACK_READERS), "POST": api_405()},
+    "api:report-pack-download": {"GET": api(PACK_READERS), "POST": api_405()},
     "api:audit-event-list": read_only(),
     "api:audit-event-detail": read_only(),
     "api:schema": read_only(),
@@ -151,6 +160,13 @@ BODIES = {
     "api:gate-reject": lambda w: {"reason": "no"},
     "api:finding-acknowledge": lambda w: {"note": "seen"},
     "api:finding-resolve": lambda w: {"note": "fixed"},
+    "finding-acknowledge": lambda w: {"note": "seen"},
+    "finding-resolve": lambda w: {"note": "fixed"},
+    "api:report-pack-list": lambda w: {
+        "environment": w.env.name,
+        "period_start": "2026-01-01T00:00:00Z",
+        "period_end": "2026-01-02T00:00:00Z",
+    },
     "gate-decide": lambda w: {"decision": "approve", "comment": "ok"},
     "execution-stop": lambda w: {"reason": "permission test"},
     "token-create": lambda w: {"name": "ci", "expires_in_days": "3"},
@@ -180,7 +196,7 @@ def url_kwargs(key: str, w: World) -> dict:
         return {"pk": w.stack.pk}
     if key == "api:deployment-stack-confirm":
         return {"pk": w.deployment.pk, "stack_key": w.stack.stack_key}
-    if key.startswith("report-"):
+    if name.startswith("report-"):
         return {"uid": w.pack.uid}
     if key == "token-revoke":
         return {"prefix": w.token_prefix}

@@ -23,7 +23,7 @@ from controlplane.accounts.models import Role
 from controlplane.aws import AwsError, route53, s3, sqs, stepfunctions, sts
 from migrations_app import plans, statemachine
 from migrations_app.errors import CutoverError, GateMessageInvalid, NotAllowed
-from migrations_app.models import Approval, CutoverPlan, Environment, Execution, Gate, GateDelivery
+from migrations_app.models import Approval, CutoverPlan, Environment, Execution, Gate, GateCheck, GateDelivery
 
 log = logging.getLogger(__name__)
 
@@ -519,6 +519,18 @@ def _evidence_snapshot(gate: Gate) -> tuple[list[dict], list[str]]:
     return snapshot, [c.label for c in rows if c.blocks]
 
 
+def _findings_open_now(gate: Gate) -> bool:
+    """Whether findings are open at this moment. The stored evidence may predate a finding the
+    reconciliation recorded since, and its ETag would not show it: the close gate asks the
+    registered check again (it reads only the database)."""
+    from migrations_app.checks import checks_registered
+
+    for spec in checks_registered():
+        if spec.key == "open_findings":
+            return spec.collect(gate.execution.environment, gate).verdict != GateCheck.Verdict.PASS
+    return False
+
+
 def gate_approve(*, gate: Gate, actor, comment: str = "", override_reason: str = "") -> Approval:
     """Record an approval. When the gate has all the approvals it needs, it closes and the
     decision is queued for delivery to Step Functions (outbox), in the same transaction.
@@ -534,7 +546,9 @@ def gate_approve(*, gate: Gate, actor, comment: str = "", override_reason: str =
         evidence, failing = _evidence_snapshot(gate)
         if not evidence:
             raise CutoverError("The evidence for this gate has not been collected yet; wait a few seconds and reload.")
-        if gate.kind == Gate.KIND_CLOSE and gate.checks.filter(key="open_findings").exclude(verdict="pass").exists():
+        if gate.kind == Gate.KIND_CLOSE and (
+            gate.checks.filter(key="open_findings").exclude(verdict="pass").exists() or _findings_open_now(gate)
+        ):
             raise CutoverError(
                 "The post-cutover window cannot close while reconciliation findings are open: resolve them first."
             )

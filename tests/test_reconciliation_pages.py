@@ -110,3 +110,36 @@ def test_open_findings_from_the_job_block_the_close_window_gate(engineer, found)
     services.finding_resolve(finding=finding, actor=engineer, note="replayed")
     assert open_findings_collect(run.environment, close).verdict == GateCheck.Verdict.PASS
     assert ReconciliationRun.objects.filter(pk=run.pk).exists()
+
+
+def test_a_finding_recorded_after_the_evidence_still_blocks_closing_the_window(engineer, approver1, found):
+    """The close gate's stored evidence said "no open findings"; a finding recorded since must
+    still block the approval (the stored check and its ETag cannot know of it)."""
+    from migrations_app import services as cutover
+    from migrations_app.errors import CutoverError
+
+    run, finding = found
+    execution = activate(run.environment, engineer, shifted_at=timezone.now() - timedelta(hours=1))
+    close = Gate.objects.create(
+        execution=execution,
+        state_name="CloseWindow",
+        entered_at="close",
+        kind=Gate.KIND_CLOSE,
+        step=3,
+        task_token="c" * 40,
+        required_approvals=1,
+    )
+    GateCheck.objects.create(
+        gate=close,
+        key="open_findings",
+        label="Open reconciliation findings",
+        verdict=GateCheck.Verdict.PASS,
+        value="no open reconciliation findings",
+        collected_at=timezone.now() - timedelta(minutes=1),
+    )
+    with pytest.raises(CutoverError, match="findings are open"):
+        cutover.gate_approve(gate=close, actor=approver1, comment="close")
+    assert not close.approvals.exists()
+    services.finding_resolve(finding=finding, actor=engineer, note="replayed")
+    cutover.gate_approve(gate=close, actor=approver1, comment="close")
+    assert close.approvals.count() == 1

@@ -53,7 +53,14 @@ CSV_CHUNK_ROWS = 2000
 
 
 class ReportPackError(Exception):
-    """The request cannot be accepted as made; the message is shown to the person."""
+    """The request cannot be accepted as made; the message is shown to the person.
+
+    ``field`` names the request field at fault, where one is (the API reports it per field).
+    """
+
+    def __init__(self, message: str, *, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 class ReportPackForbidden(ReportPackError):
@@ -87,18 +94,22 @@ def subjects_parse(raw: str | Iterable[str] | None) -> list[str]:
     subjects: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise ReportPackError("Data-subject ids must be text.")
+            raise ReportPackError("Data-subject ids must be text.", field="subjects")
         item = item.strip()
         if not item:
             continue
         if len(item) > MAX_SUBJECT_LENGTH:
-            raise ReportPackError(f"The data-subject id {item[:40]!r}… is longer than {MAX_SUBJECT_LENGTH} characters.")
+            raise ReportPackError(
+                f"The data-subject id {item[:40]!r}… is longer than {MAX_SUBJECT_LENGTH} characters.", field="subjects"
+            )
         if any(ord(c) < 32 for c in item):
-            raise ReportPackError("A data-subject id contains control characters.")
+            raise ReportPackError("A data-subject id contains control characters.", field="subjects")
         if item not in subjects:
             subjects.append(item)
     if len(subjects) > MAX_SUBJECTS:
-        raise ReportPackError(f"At most {MAX_SUBJECTS} data subjects per pack ({len(subjects)} given).")
+        raise ReportPackError(
+            f"At most {MAX_SUBJECTS} data subjects per pack ({len(subjects)} given).", field="subjects"
+        )
     return subjects
 
 
@@ -119,17 +130,23 @@ def report_pack_request(
     if timezone.is_naive(period_start) or timezone.is_naive(period_end):
         raise ReportPackError("The period must be given with a time zone (UTC).")
     if period_end <= period_start:
-        raise ReportPackError("The period must end after it starts.")
+        raise ReportPackError("The period must end after it starts.", field="period_end")
     if period_end - period_start > MAX_PERIOD:
-        raise ReportPackError(f"A pack covers at most {MAX_PERIOD.days} days; request several packs.")
+        raise ReportPackError(
+            f"A pack covers at most {MAX_PERIOD.days} days; request several packs.", field="period_end"
+        )
     region = (region or "").strip()
     regions = (environment.source_region, environment.target_region)
     if region and region not in regions:
-        raise ReportPackError(f"Region {region!r} is not one of {environment.name}'s regions ({', '.join(regions)}).")
+        raise ReportPackError(
+            f"Region {region!r} is not one of {environment.name}'s regions ({', '.join(regions)}).",
+            field="region",
+        )
     subject_ids = subjects_parse(subjects)
     if subject_ids and not region:
         raise ReportPackError(
-            "Choose a region for data-subject exports: they list what that region's replica holds on each person."
+            "Choose a region for data-subject exports: they list what that region's replica holds on each person.",
+            field="region",
         )
     with transaction.atomic():
         pack = ReportPack.objects.create(

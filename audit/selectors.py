@@ -81,8 +81,11 @@ def audit_regions() -> list[str]:
     return list(AuditEvent.objects.exclude(region="").order_by("region").values_list("region", flat=True).distinct())
 
 
-def report_pack_list(*, limit: int = 100) -> QuerySet[ReportPack]:
-    return ReportPack.objects.select_related("environment", "requested_by").order_by("-requested_at")[:limit]
+def report_pack_list(*, limit: int | None = 100) -> QuerySet[ReportPack]:
+    """Every pack, newest first (auditors and approvers all see every pack). ``limit=None``:
+    unsliced, for the API to filter and paginate."""
+    qs = ReportPack.objects.select_related("environment", "requested_by").order_by("-requested_at", "-id")
+    return qs[:limit] if limit else qs
 
 
 def report_pack_get(*, uid) -> ReportPack:

@@ -27,6 +27,14 @@ class Conflict(exceptions.APIException):
     default_detail = "The request conflicts with the current state."
 
 
+class Gone(exceptions.APIException):
+    """The object exists but what was asked of it no longer does (a report pack's file)."""
+
+    status_code = status.HTTP_410_GONE
+    default_code = "gone"
+    default_detail = "This is no longer available."
+
+
 class AwsUnavailable(exceptions.APIException):
     """A service called AWS in the request (stop, confirm, a new hosted zone) and AWS failed."""
 

@@ -8,7 +8,7 @@ import django_filters as filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, ReportPack
 from migrations_app.models import CutoverPlan, Deployment, Environment, Execution, Gate
 from reconciliation.models import Finding, ReconciliationRun, WindowCount
 
@@ -147,3 +147,12 @@ class AuditEventFilter(filters.FilterSet):
             "environment",
             "outcome",
         ]
+
+
+class ReportPackFilter(filters.FilterSet):
+    environment = filters.CharFilter(field_name="environment__name", help_text="Environment name.")
+    status = filters.ChoiceFilter(choices=ReportPack.Status.choices)
+
+    class Meta:
+        model = ReportPack
+        fields = ["environment", "status"]

@@ -4,13 +4,14 @@ wrong JSON type, is a 400 (a typo in a pipeline must not be silently ignored).""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, ReportPack
 from controlplane.accounts.models import User
 from migrations_app import statemachine
 from migrations_app.models import (
@@ -23,6 +24,7 @@ from migrations_app.models import (
     GateCheck,
     GateDelivery,
     StackDeployment,
+    TelemetrySnapshot,
 )
 from reconciliation.models import Finding, ReconciliationRun, WindowCount
 
@@ -162,6 +164,41 @@ class GateOverrideInput(StrictSerializer):
 
 class FindingNoteInput(StrictSerializer):
     note = TextField(max_length=4000, help_text="What was found or done. Required.")
+
+
+class UtcDateTimeInput(serializers.DateTimeField):
+    """ISO 8601 text; without an offset it is UTC. An offset beyond ±14:00 (PostgreSQL refuses
+    them) is a 400, not a server error; so is a time that leaves the calendar in UTC."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid", format="ISO 8601 text")
+        return super().to_internal_value(value)
+
+    def enforce_timezone(self, value):
+        offset = value.utcoffset()
+        if offset is not None and abs(offset) > timedelta(hours=14):
+            raise serializers.ValidationError("Enter a time zone offset between -14:00 and +14:00.")
+        return super().enforce_timezone(value)
+
+
+class ReportPackRequestInput(StrictSerializer):
+    environment = TextField(help_text="Environment name.")
+    period_start = UtcDateTimeInput(help_text="Start of the period, inclusive (ISO 8601; no offset: UTC).")
+    period_end = UtcDateTimeInput(help_text="End of the period, exclusive; after the start, at most 400 days later.")
+    region = TextField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="One of the environment's two regions; blank or absent: both. Needed with subjects.",
+    )
+    subjects = serializers.ListField(
+        child=TextField(allow_blank=True),
+        required=False,
+        default=list,
+        help_text="Data-subject (user) ids whose transactions the region's replica holds; at most 20.",
+    )
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -493,6 +530,60 @@ class FindingOutput(serializers.ModelSerializer):
             "resolved_at",
             "resolution_note",
         ]
+
+
+class ReportPackOutput(serializers.ModelSerializer):
+    environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    requested_by = UsernameField()
+    download_url = serializers.SerializerMethodField(help_text="Present once the pack is ready.")
+
+    class Meta:
+        model = ReportPack
+        fields = [
+            "uid",
+            "environment",
+            "period_start",
+            "period_end",
+            "region",
+            "subjects",
+            "requested_by",
+            "requested_at",
+            "status",
+            "progress",
+            "stage",
+            "started_at",
+            "finished_at",
+            "error",
+            "size_bytes",
+            "sha256",
+            "download_url",
+        ]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_download_url(self, pack: ReportPack) -> str | None:
+        from django.urls import reverse
+
+        return reverse("api:report-pack-download", args=[pack.uid]) if pack.is_ready else None
+
+
+class TelemetrySnapshotOutput(serializers.ModelSerializer):
+    class Meta:
+        model = TelemetrySnapshot
+        fields = ["id", "status", "started_at", "collected_at", "duration_ms", "sources", "payload"]
+
+
+class TelemetryOutput(serializers.Serializer):
+    """The environment's newest finished snapshot, with its age and whether it is stale,
+    computed as the dashboard does (older than TELEMETRY_STALE_FACTOR intervals, or none)."""
+
+    environment = serializers.CharField()
+    now = serializers.DateTimeField(help_text="The server's time the age is measured at.")
+    stale = serializers.BooleanField(help_text="True when there is no snapshot or it is older than the limit.")
+    age_seconds = serializers.FloatField(allow_null=True, help_text="Null when no snapshot was collected yet.")
+    age = serializers.CharField(help_text="The age in words, as the dashboard shows it ('never' without one).")
+    stale_after_seconds = serializers.FloatField()
+    interval_seconds = serializers.FloatField()
+    snapshot = TelemetrySnapshotOutput(allow_null=True)
 
 
 class MeOutput(serializers.Serializer):

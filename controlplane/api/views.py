@@ -4,22 +4,28 @@ selectors as the pages. Names follow ``<Entity><Action>Api``."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import generics, serializers, status
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.models import AuditEvent
+from audit import reports
+from audit.models import AuditEvent, ReportPack
+from audit.selectors import report_pack_get, report_pack_list
 from controlplane.accounts.models import ApiToken, Role
 from controlplane.accounts.tokens import api_token_may_decide
 from controlplane.api import filters
 from controlplane.api import serializers as s
 from controlplane.api.etag import gate_etag, if_match_values
-from controlplane.api.exceptions import FreshSignInRequired, PreconditionFailed, PreconditionRequired
+from controlplane.api.exceptions import Conflict, FreshSignInRequired, Gone, PreconditionFailed, PreconditionRequired
 from controlplane.api.permissions import ANY_ROLE
+from controlplane.dashboard import selectors as dashboard_selectors
 from migrations_app import deployments, selectors, services
 from migrations_app.forms import EnvironmentForm
 from migrations_app.models import (
@@ -36,6 +42,7 @@ from reconciliation.models import Finding, ReconciliationRun, WindowCount
 
 ENGINEER = (Role.ENGINEER,)
 APPROVER = (Role.APPROVER,)
+PACK_ROLES = reports.READ_ROLES  # auditors and approvers, as on the report pages
 
 
 class ErrorBody(serializers.Serializer):
@@ -486,3 +493,122 @@ class AuditEventListApi(generics.ListAPIView):
 class AuditEventDetailApi(generics.RetrieveAPIView):
     serializer_class = s.AuditEventOutput
     queryset = AuditEvent.objects.select_related("actor")
+
+
+# --- report packs ----------------------------------------------------------------------------------
+
+
+def _report_pack(uid) -> ReportPack:
+    try:
+        return report_pack_get(uid=uid)
+    except ReportPack.DoesNotExist:
+        raise exceptions.NotFound("No such report pack.") from None
+
+
+class ReportPackListRequestApi(generics.ListAPIView):
+    """Every report pack, newest first (auditors and approvers see all of them, as on /reports/);
+    POST requests a new one, built by a worker: poll its detail until ``status`` is ready."""
+
+    read_roles = PACK_ROLES
+    write_roles = reports.REQUEST_ROLES
+    serializer_class = s.ReportPackOutput
+    filterset_class = filters.ReportPackFilter
+
+    def get_queryset(self):
+        return report_pack_list(limit=None)
+
+    @extend_schema(
+        request=s.ReportPackRequestInput,
+        responses={202: s.ReportPackOutput, **WRITE_ERRORS},
+        summary="Request a report pack for a period (built in the background)",
+    )
+    def post(self, request):
+        data = parse(s.ReportPackRequestInput, request)
+        environment = environment_by_name(data["environment"])
+        try:
+            pack = reports.report_pack_request(
+                actor=request.user,
+                environment=environment,
+                period_start=data["period_start"],
+                period_end=data["period_end"],
+                region=data["region"],
+                subjects=data["subjects"],
+            )
+        except reports.ReportPackForbidden as exc:
+            raise exceptions.PermissionDenied(str(exc)) from None
+        except reports.ReportPackError as exc:
+            raise serializers.ValidationError({exc.field or "non_field_errors": [str(exc)]}) from None
+        return Response(
+            s.ReportPackOutput(_report_pack(pack.uid)).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("api:report-pack-detail", args=[pack.uid])},
+        )
+
+
+class ReportPackDetailApi(APIView):
+    """One pack: what was asked, and the build's progress (status, progress %, stage, error)."""
+
+    read_roles = PACK_ROLES
+
+    @extend_schema(responses={200: s.ReportPackOutput, **READ_ERRORS})
+    def get(self, request, uid):
+        return Response(s.ReportPackOutput(_report_pack(uid)).data)
+
+
+class ReportPackDownloadApi(APIView):
+    """The pack's ZIP, streamed, with its SHA-256 in ``X-Content-SHA256``. Every download (and
+    every attempt on a lost file) is an AuditEvent, as on the page."""
+
+    read_roles = PACK_ROLES
+
+    def perform_content_negotiation(self, request, force=False):
+        # The body is a ZIP whatever the client accepts; errors are the API's JSON body.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The signed ZIP; header X-Content-SHA256 holds its SHA-256."
+            ),
+            **errors(401, 403, 404, 409, 410),
+        },
+        summary="Download a ready pack (409 while it builds, 410 if it failed or its file is gone)",
+    )
+    def get(self, request, uid):
+        pack = _report_pack(uid)
+        try:
+            download = reports.report_pack_download(pack=pack, actor=request.user)
+        except reports.ReportPackForbidden as exc:
+            raise exceptions.PermissionDenied(str(exc)) from None
+        except reports.ReportPackError as exc:
+            raise (Conflict if pack.is_pending else Gone)(str(exc)) from None
+        response = FileResponse(
+            download.stream, as_attachment=True, filename=download.filename, content_type="application/zip"
+        )
+        response["X-Content-SHA256"] = download.sha256
+        return response
+
+
+# --- telemetry -------------------------------------------------------------------------------------
+
+
+class EnvironmentTelemetryApi(APIView):
+    """The newest telemetry snapshot the collector stored (never AWS), with its age and whether
+    it is stale, as the dashboard computes them."""
+
+    @extend_schema(responses={200: s.TelemetryOutput, **READ_ERRORS})
+    def get(self, request, name: str):
+        environment = get_object_or_404(Environment, name=name)
+        now = timezone.now()
+        fresh = dashboard_selectors.freshness(environment=environment, now=now)
+        data = {
+            "environment": environment.name,
+            "now": now,
+            "stale": fresh.stale,
+            "age_seconds": fresh.age_seconds,
+            "age": fresh.age_text,
+            "stale_after_seconds": fresh.limit_seconds,
+            "interval_seconds": fresh.interval_seconds,
+            "snapshot": fresh.snapshot,
+        }
+        return Response(s.TelemetryOutput(data).data, headers={"Cache-Control": "no-cache"})

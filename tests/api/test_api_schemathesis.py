@@ -72,5 +72,5 @@ def test_no_operation_answers_with_a_server_error(light_environment, wsgi):
                 )
 
         exercise()
-    assert operations == 33
+    assert operations == 38
     assert not failures, "\n\n".join(failures[:10])

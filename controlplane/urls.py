@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from controlplane import views
 from controlplane.accounts import views as account_views
 
+handler400 = "controlplane.limits.bad_request"
 handler404 = "controlplane.api.exceptions.not_found"
 
 urlpatterns = []

@@ -1,4 +1,5 @@
 from django import forms
+from django.core.validators import URLValidator
 
 
 class ApproveForm(forms.Form):
@@ -29,7 +30,14 @@ class EnvironmentForm(forms.Form):
     source_region = forms.RegexField(regex=r"^[a-z]{2}(-[a-z]+)+-\d$", initial="us-east-1")
     target_region = forms.RegexField(regex=r"^[a-z]{2}(-[a-z]+)+-\d$", initial="eu-central-1")
     aws_endpoint_url = forms.URLField(
-        required=False, assume_scheme="http", help_text="Sandbox only: the moto server's URL."
+        required=False,
+        assume_scheme="http",
+        max_length=200,
+        # Django's URLField also takes ftp:// and ftps://; an AWS endpoint is http(s) only.
+        validators=[
+            URLValidator(schemes=["http", "https"], message="Enter an http:// or https:// URL.", code="scheme")
+        ],
+        help_text="Sandbox only: the moto server's URL.",
     )
     hosted_zone_name = forms.RegexField(regex=r"^([a-z0-9-]+\.)+[a-z]{2,}\.?$", initial="cutover.example.com")
     record_name = forms.RegexField(regex=r"^([a-z0-9-]+\.)+[a-z]{2,}\.?$", initial="api.cutover.example.com")

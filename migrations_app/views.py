@@ -24,6 +24,10 @@ from migrations_app.stacks import BOOTSTRAP_ORDER
 ANY_ROLE = (Role.ENGINEER, Role.APPROVER, Role.AUDITOR)
 
 
+class _InvalidInput(CutoverError):
+    """What the person sent is not valid (400), as opposed to a rule refusing it (409)."""
+
+
 @role_required(*ANY_ROLE)
 def home(request):
     return render(
@@ -204,7 +208,7 @@ def gate_decide(request, pk: int):
         if decision == "approve":
             form = ApproveForm(request.POST)
             if not form.is_valid():
-                raise CutoverError("The comment is too long (2,000 characters at most).")
+                raise _InvalidInput("The comment is too long (2,000 characters at most).")
             services.gate_approve(
                 gate=gate,
                 actor=request.user,
@@ -215,17 +219,17 @@ def gate_decide(request, pk: int):
         elif decision == "reject":
             form = RejectForm(request.POST)
             if not form.is_valid():
-                raise CutoverError("A rejection needs a reason (2,000 characters at most).")
+                raise _InvalidInput("A rejection needs a reason (2,000 characters at most).")
             services.gate_reject(gate=gate, actor=request.user, reason=form.cleaned_data["reason"])
             messages.success(request, "Rejected. The cutover will stop at this gate.")
         else:
-            raise CutoverError("Choose approve or reject.")
+            raise _InvalidInput("Choose approve or reject.")
     except services.ReauthenticationRequired as exc:
         messages.info(request, str(exc))
         return redirect(f"{settings.LOGIN_URL}?next={reverse('gate-detail', args=[pk])}")
     except CutoverError as exc:
         messages.error(request, str(exc))
-        status = 403 if isinstance(exc, NotAllowed) else 409
+        status = 403 if isinstance(exc, NotAllowed) else 400 if isinstance(exc, _InvalidInput) else 409
         gate = selectors.gate_get(pk=pk)
         return render(request, "migrations_app/gate_detail.html", _gate_context(request, gate), status=status)
     return redirect("gate-detail", pk=pk)
@@ -249,9 +253,10 @@ def s3_backfill(request, name: str):
 def execution_stop(request, pk: int):
     execution = get_object_or_404(Execution, pk=pk)
     form = StopForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Stopping a cutover needs a reason (2,000 characters at most).")
+        return render(request, "migrations_app/execution_detail.html", _execution_context(pk), status=400)
     try:
-        if not form.is_valid():
-            raise CutoverError("Stopping a cutover needs a reason (2,000 characters at most).")
         services.execution_stop(execution=execution, actor=request.user, reason=form.cleaned_data["reason"])
     except CutoverError as exc:
         messages.error(request, str(exc))

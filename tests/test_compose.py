@@ -67,7 +67,8 @@ IMAGE_TOOLS = {"pg_isready": "postgres:", "redis-cli": "redis:"}
 MODULE_TO_DISTRIBUTION = {"yaml": "pyyaml", "dateutil": "python-dateutil", "jwt": "pyjwt"}
 
 # Repo paths the control-plane image deliberately leaves out.
-NOT_IN_APP_IMAGE = ("tests/", "sandbox/idp/", "bench/")  # bench/: run from a checkout, against a database
+# bench/: run from a checkout, against a database; security/: the dependency audit CI runs.
+NOT_IN_APP_IMAGE = ("tests/", "sandbox/idp/", "bench/", "security/")
 # Never in any image: local state, secrets, tooling.
 NEVER_IN_IMAGE = (".git/", ".venv/", "var/", "node_modules/", ".env")
 

@@ -121,7 +121,7 @@ def test_approving_from_the_page_shows_who_and_when(client, approver1, gate):
 def test_reject_without_a_reason_is_refused_with_a_message(client, approver1, gate):
     client.force_login(approver1)
     response = client.post(reverse("gate-decide", args=[gate.pk]), {"decision": "reject", "reason": ""})
-    assert response.status_code == 409
+    assert response.status_code == 400
     assert "needs a reason" in response.content.decode()
     gate.refresh_from_db()
     assert gate.status == Gate.Status.WAITING

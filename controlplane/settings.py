@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "audit.middleware.RequestOriginMiddleware",
+    # A database error in a view becomes a 503 page / JSON body (issue 8, controlplane/middleware.py).
+    "controlplane.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -295,6 +297,14 @@ SANDBOX_REPLICATION_SPIKE_MS = env_str("SANDBOX_REPLICATION_SPIKE_MS", "600-1500
 SANDBOX_REPLICATION_SPIKE_SHARE = env_float("SANDBOX_REPLICATION_SPIKE_SHARE", 0.02)
 SANDBOX_DATAPLANE_DIR = Path(env_str("SANDBOX_DATAPLANE_DIR", str(VAR_DIR / "dataplane")))
 SANDBOX_DEMO_TRAFFIC_PER_SECOND = env_float("SANDBOX_DEMO_TRAFFIC_PER_SECOND", 1.0)
+
+# --- Gate decision delivery (outbox; ADRs 0011 and 0034) ---------------------------------
+# A worker owns one delivery attempt for the lease; longer than the slowest AWS call it makes.
+GATE_DELIVERY_LEASE_SECONDS = env_int("GATE_DELIVERY_LEASE_SECONDS", 300)
+# The beat sweep re-queues a pending delivery nobody has tried for this long (task lost).
+GATE_DELIVERY_STALLED_SECONDS = env_int("GATE_DELIVERY_STALLED_SECONDS", 60)
+# Retries after a transient error wait 2, 4, 8, ... seconds, capped here.
+GATE_DELIVERY_BACKOFF_MAX_SECONDS = env_int("GATE_DELIVERY_BACKOFF_MAX_SECONDS", 300)
 
 
 # --- audit trail and report packs ---------------------------------------------------------

@@ -216,6 +216,9 @@ class GateDelivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker owns the attempt until then.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="After a transient error: when the next attempt is due (backoff)."
+    )
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

@@ -329,6 +329,10 @@ def gate_intake_message(*, environment: Environment, body: str) -> GateIntakeRes
         required = max(1, int(msg.get("requiredApprovals", 1)))
     except (TypeError, ValueError):
         raise GateMessageInvalid("gate message has malformed step or weights") from None
+    if not 0 <= step <= 10_000 or any(not 0 <= w <= 255 for w in weights.values()) or required > 10:
+        raise GateMessageInvalid("gate message has a step, weight or approval count out of range")
+    if not str(msg["stateName"]).strip() or not str(msg["enteredTime"]).strip():
+        raise GateMessageInvalid("gate message has an empty state name or entered time")
     execution = Execution.objects.filter(environment=environment, name=str(msg["executionName"])).first()
     if execution is None:
         raise GateMessageInvalid(f"gate message names an unknown execution {str(msg['executionName'])[:80]!r}")
@@ -391,8 +395,8 @@ def gate_intake_poll(*, environment: Environment, wait_seconds: int = 0, max_bat
                 result = gate_intake_message(environment=environment, body=message.body)
             except GateMessageInvalid as exc:
                 counts.invalid += 1
-                log.warning("gate queue %s: message %s set aside: %s", environment.name, message.message_id, exc)
-                continue  # left on the queue; its redrive policy moves it to the dead-letter queue
+                gate_message_set_aside(environment=environment, message=message, reason=str(exc))
+                continue
             if result.created:
                 counts.created += 1
             else:
@@ -402,6 +406,70 @@ def gate_intake_poll(*, environment: Environment, wait_seconds: int = 0, max_bat
             )
         wait_seconds = 0
     return counts
+
+
+def gate_message_set_aside(*, environment: Environment, message: sqs.QueueMessage, reason: str) -> None:
+    """Keep a gate queue message that is not a gate of a known execution out of the way: copy
+    it to the gate dead-letter queue (with the reason), delete it from the gate queue, record
+    it and alert (ADR 0034). The body is not copied into the record or the alert: it may hold
+    a task token. Without a dead-letter queue in the stack outputs the message stays on the
+    queue, and the queue's own redrive policy moves it after five receives."""
+    from migrations_app.deployments import outputs_known
+    from migrations_app.watchdog import alert_raise
+
+    target = environment.aws_target()
+    dlq_url = outputs_known(environment=environment).get("orchestration", {}).get("GateDlqUrl", "")
+    moved_to = ""
+    if dlq_url:
+        try:
+            sqs.message_send(
+                target=target,
+                queue_url=dlq_url,
+                body=message.body,
+                attributes={"RejectedReason": reason[:256], "OriginalMessageId": message.message_id},
+            )
+            sqs.message_delete(
+                target=target, queue_url=environment.gate_queue_url, receipt_handle=message.receipt_handle
+            )
+            moved_to = dlq_url
+        except AwsError as exc:
+            log.warning(
+                "gate queue %s: could not dead-letter message %s: %s", environment.name, message.message_id, exc
+            )
+    log.warning(
+        "gate queue %s: message %s set aside (%s): %s",
+        environment.name,
+        message.message_id,
+        "moved to the dead-letter queue" if moved_to else "left for the redrive policy",
+        reason,
+    )
+    with transaction.atomic():
+        event = audit_record(
+            actor=None,
+            event_type="gate.message_rejected",
+            target=environment,
+            environment=environment.name,
+            outcome=Outcome.FAILURE,
+            after={
+                "message_id": message.message_id,
+                "reason": reason,
+                "receive_count": message.receive_count,
+                "dead_letter_queue": moved_to,
+                "body_bytes": len(message.body.encode("utf-8", "replace")),
+            },
+        )
+    where = "moved to the gate dead-letter queue" if moved_to else "left on the queue for its redrive policy"
+    alert_raise(
+        environment=environment,
+        kind="gate_message_invalid",
+        level="warning",
+        subject=event,
+        message=(
+            f"A message on the gate queue of {environment.name} is not a gate of a known cutover ({reason}); "
+            f"it was {where} (SQS message {message.message_id}). No gate was created from it."
+        ),
+        role=Role.ENGINEER,
+    )
 
 
 def gate_evidence_request(*, gate: Gate) -> None:
@@ -568,9 +636,48 @@ def gate_reject(*, gate: Gate, actor, reason: str) -> Approval:
     return approval
 
 
-# How long one worker owns a delivery attempt. Longer than the slowest AWS call it makes
-# (connect + read timeouts, with botocore's own retries), so two workers never overlap.
-DELIVERY_LEASE_SECONDS = 300
+def delivery_backoff_seconds(attempts: int) -> int:
+    """Seconds before the next attempt after ``attempts`` failed ones: 2, 4, 8, ... capped."""
+    return min(settings.GATE_DELIVERY_BACKOFF_MAX_SECONDS, 2 ** min(max(attempts, 1), 16))
+
+
+@dataclass(frozen=True)
+class GateTaskOutcome:
+    """How Step Functions ended a gate's task, read from the execution history: ``ended_by``
+    is TaskSucceeded, TaskFailed or TaskTimedOut, or "" while the task still waits."""
+
+    ended_by: str
+    found: bool
+
+
+def gate_task_outcome(*, gate: Gate) -> GateTaskOutcome:
+    """Read the execution history for the gate's own task (matched on the state name and the
+    time it was entered, as the gate message gave them) and how it ended.
+
+    The history is the truth about what Step Functions received (ADR 0016): a decision whose
+    answer was lost (a worker killed after AWS accepted it, a timeout after sending) shows as
+    TaskSucceeded / TaskFailed there, so it is confirmed, never sent twice (ADR 0034)."""
+    from migrations_app.watchdog import GATE_TASK_RESOURCE, TASK_ENDS
+
+    execution = gate.execution
+    if not execution.arn:
+        return GateTaskOutcome(ended_by="", found=False)
+    history = stepfunctions.execution_history(target=execution.environment.aws_target(), execution_arn=execution.arn)
+    found = False
+    for event in history:
+        if event.type == "TaskScheduled" and event.details.get("resource") == GATE_TASK_RESOURCE:
+            try:
+                body = json.loads(event.details.get("parameters") or "{}").get("MessageBody") or {}
+            except ValueError:
+                body = {}
+            if not isinstance(body, dict):
+                continue
+            if found:
+                break  # a later gate task began: ours ended before it (handled below) or never will
+            found = str(body.get("stateName")) == gate.state_name and str(body.get("enteredTime")) == gate.entered_at
+        elif found and event.type in TASK_ENDS and event.details.get("resourceType", "sqs") == "sqs":
+            return GateTaskOutcome(ended_by=event.type, found=True)
+    return GateTaskOutcome(ended_by="", found=found)
 
 
 def gate_delivery_send(*, delivery_id: int) -> GateDelivery:
@@ -579,16 +686,19 @@ def gate_delivery_send(*, delivery_id: int) -> GateDelivery:
     A worker first claims the outbox row with a conditional update (a lease), then calls AWS
     outside any transaction, then records the outcome; so no database lock is held while AWS
     answers, and two workers cannot send the same decision at once. A delivered row is never
-    sent again. A token Step Functions no longer accepts marks the gate expired; another
-    permanent error marks the delivery failed for a person to look at. A transient error is
-    recorded on the row (the page shows it) and raised, so the Celery task retries with backoff.
+    sent again. From the second attempt on, the execution history is read first: a decision an
+    earlier attempt got through (its answer lost) is confirmed from there instead of being sent
+    again, and a task that timed out meanwhile is reported as such. A token Step Functions no
+    longer accepts marks the gate expired; another permanent error marks the delivery failed
+    for a person to look at. A transient error is recorded on the row with the time of the
+    next attempt (the page shows both) and raised, so the Celery task retries with backoff.
     """
     now = timezone.now()
     claimed = (
         GateDelivery.objects.filter(pk=delivery_id, status=GateDelivery.Status.PENDING)
         .filter(models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now))
         .update(
-            lease_until=now + timedelta(seconds=DELIVERY_LEASE_SECONDS),
+            lease_until=now + timedelta(seconds=settings.GATE_DELIVERY_LEASE_SECONDS),
             attempts=models.F("attempts") + 1,
             last_attempt_at=now,
         )
@@ -599,6 +709,10 @@ def gate_delivery_send(*, delivery_id: int) -> GateDelivery:
     gate = delivery.gate
     env = gate.execution.environment
     try:
+        if delivery.attempts > 1:
+            outcome = gate_task_outcome(gate=gate)
+            if outcome.ended_by:
+                return _delivery_settle_from_history(delivery=delivery, ended_by=outcome.ended_by)
         target = _decision_target(environment=env, delivery=delivery)
         if delivery.kind == GateDelivery.Kind.SUCCESS:
             stepfunctions.task_success(target=target, task_token=gate.task_token, output=delivery.payload)
@@ -611,8 +725,9 @@ def gate_delivery_send(*, delivery_id: int) -> GateDelivery:
             )
     except AwsError as exc:
         error = _scrub(f"{exc.code or 'error'}: {exc.message}", gate.task_token)[:2000]
+        next_attempt = None
         with transaction.atomic():
-            if exc.code in stepfunctions.TOKEN_GONE_CODES:
+            if exc.code in stepfunctions.TOKEN_GONE_CODES or exc.code == "ExecutionDoesNotExist":
                 status = GateDelivery.Status.GONE
                 error = f"{exc.code}: Step Functions no longer accepts this gate's token"
                 Gate.objects.filter(pk=gate.pk).update(status=Gate.Status.EXPIRED, expired_reason=exc.code)
@@ -620,8 +735,11 @@ def gate_delivery_send(*, delivery_id: int) -> GateDelivery:
                 status = GateDelivery.Status.FAILED
             else:
                 status = GateDelivery.Status.PENDING
-            GateDelivery.objects.filter(pk=delivery.pk).update(status=status, last_error=error, lease_until=None)
-            if exc.permanent:
+                next_attempt = timezone.now() + timedelta(seconds=delivery_backoff_seconds(delivery.attempts))
+            GateDelivery.objects.filter(pk=delivery.pk).update(
+                status=status, last_error=error, lease_until=None, next_attempt_at=next_attempt
+            )
+            if status != GateDelivery.Status.PENDING:
                 audit_record(
                     actor=None,
                     event_type="gate.delivery_failed",
@@ -631,38 +749,79 @@ def gate_delivery_send(*, delivery_id: int) -> GateDelivery:
                     after={"error": error, "kind": delivery.kind, "attempts": delivery.attempts},
                 )
         delivery.refresh_from_db()
-        if not exc.permanent:
+        if status == GateDelivery.Status.PENDING:
             raise
         return delivery
+    return _delivery_mark_delivered(delivery=delivery, confirmed_from_history=False)
+
+
+def _delivery_mark_delivered(*, delivery: GateDelivery, confirmed_from_history: bool) -> GateDelivery:
+    gate = delivery.gate
     with transaction.atomic():
         GateDelivery.objects.filter(pk=delivery.pk).update(
-            status=GateDelivery.Status.DELIVERED, delivered_at=timezone.now(), last_error="", lease_until=None
+            status=GateDelivery.Status.DELIVERED,
+            delivered_at=timezone.now(),
+            last_error="",
+            lease_until=None,
+            next_attempt_at=None,
         )
+        after = {
+            "kind": delivery.get_kind_display(),
+            "attempts": delivery.attempts,
+            "ssm_parameter": gate.ssm_parameter,
+        }
+        if confirmed_from_history:
+            after["confirmed_from_history"] = True
         audit_record(
             actor=None,
             event_type="gate.delivered",
             target=gate,
-            environment=env.name,
-            after={
-                "kind": delivery.get_kind_display(),
-                "attempts": delivery.attempts,
-                "ssm_parameter": gate.ssm_parameter,
-            },
+            environment=gate.execution.environment.name,
+            after=after,
         )
     delivery.refresh_from_db()
     return delivery
 
 
-DELIVERY_STALLED_SECONDS = 60
+def _delivery_settle_from_history(*, delivery: GateDelivery, ended_by: str) -> GateDelivery:
+    """The gate's task already ended in Step Functions: settle the outbox row without sending."""
+    sent = {GateDelivery.Kind.SUCCESS: "TaskSucceeded", GateDelivery.Kind.FAILURE: "TaskFailed"}[delivery.kind]
+    if ended_by == sent:
+        log.info("gate delivery %s: an earlier attempt got through; confirmed from the history", delivery.pk)
+        return _delivery_mark_delivered(delivery=delivery, confirmed_from_history=True)
+    gate = delivery.gate
+    reason = (
+        "TaskTimedOut: the gate's task timed out in Step Functions before the decision arrived"
+        if ended_by == "TaskTimedOut"
+        else f"{ended_by}: the gate's task ended in Step Functions without this decision"
+    )
+    with transaction.atomic():
+        GateDelivery.objects.filter(pk=delivery.pk).update(
+            status=GateDelivery.Status.GONE, last_error=reason, lease_until=None, next_attempt_at=None
+        )
+        Gate.objects.filter(pk=gate.pk).update(status=Gate.Status.EXPIRED, expired_reason=ended_by)
+        audit_record(
+            actor=None,
+            event_type="gate.delivery_failed",
+            target=gate,
+            environment=gate.execution.environment.name,
+            outcome=Outcome.FAILURE,
+            after={"error": reason, "kind": delivery.kind, "attempts": delivery.attempts},
+        )
+    delivery.refresh_from_db()
+    return delivery
 
 
 def gate_deliveries_stalled() -> list[int]:
-    """Pending deliveries nobody has tried for a while (their task was lost), oldest first."""
-    quiet = timezone.now() - timedelta(seconds=DELIVERY_STALLED_SECONDS)
+    """Pending deliveries nobody has tried for a while (their task was lost) and whose backoff
+    has passed, oldest first."""
+    now = timezone.now()
+    quiet = now - timedelta(seconds=settings.GATE_DELIVERY_STALLED_SECONDS)
     return list(
         GateDelivery.objects.filter(status=GateDelivery.Status.PENDING)
-        .filter(models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=timezone.now()))
-        .filter(models.Q(last_attempt_at__lt=quiet) | models.Q(last_attempt_at__isnull=True, created_at__lt=quiet))
+        .filter(models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now))
+        .filter(models.Q(next_attempt_at__isnull=True) | models.Q(next_attempt_at__lte=now))
+        .filter(models.Q(last_attempt_at__lt=quiet) | models.Q(last_attempt_at__isnull=True, created_at__lte=quiet))
         .order_by("created_at")
         .values_list("pk", flat=True)
     )

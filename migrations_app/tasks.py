@@ -37,9 +37,16 @@ def gate_delivery_send_task(self, delivery_id: int) -> None:
         try:
             delivery = services.gate_delivery_send(delivery_id=delivery_id)
         except AwsError as exc:
-            # Only transient errors escape the service; retry with capped exponential backoff.
-            log.warning("gate delivery %s: transient AWS error, will retry: %s", delivery_id, exc.code)
-            raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+            # Only transient errors escape the service, which recorded when the next attempt is
+            # due (capped exponential backoff); the page shows it, the retry keeps to it.
+            from django.utils import timezone
+
+            from migrations_app.models import GateDelivery
+
+            due = GateDelivery.objects.filter(pk=delivery_id).values_list("next_attempt_at", flat=True).first()
+            countdown = max(1, int((due - timezone.now()).total_seconds())) if due else _backoff(self.request.retries)
+            log.warning("gate delivery %s: transient AWS error, retry in %ss: %s", delivery_id, countdown, exc.code)
+            raise self.retry(exc=exc, countdown=countdown)
         log.info("gate delivery %s: %s after %s attempt(s)", delivery_id, delivery.status, delivery.attempts)
 
 

@@ -70,7 +70,7 @@ def test_malformed_messages_are_refused_with_a_reason(environment, body, error):
         services.gate_intake_message(environment=environment, body=body)
 
 
-def test_a_message_for_an_unknown_execution_is_left_on_the_queue(environment):
+def test_a_message_for_an_unknown_execution_is_dead_lettered_and_alerted(environment):
     body = json.dumps(
         {
             "taskToken": "secret-token",
@@ -88,3 +88,17 @@ def test_a_message_for_an_unknown_execution_is_left_on_the_queue(environment):
     counts = services.gate_intake_poll(environment=environment)
     assert counts.invalid == 1
     assert Gate.objects.count() == 0
+    # Kept aside: off the gate queue, on its dead-letter queue with the reason, alerted, recorded.
+    from migrations_app.deployments import outputs_known
+    from migrations_app.models import Alert
+
+    target = environment.aws_target()
+    assert sqs.queue_depth(target=target, queue_url=environment.gate_queue_url) == 0
+    dlq = outputs_known(environment=environment)["orchestration"]["GateDlqUrl"]
+    moved = aws_client("sqs", target).receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in moved] == [body]
+    assert "unknown execution" in moved[0]["MessageAttributes"]["RejectedReason"]["StringValue"]
+    alert = Alert.objects.get(environment=environment, kind="gate_message_invalid")
+    assert "dead-letter queue" in alert.message and "secret-token" not in alert.message
+    event = AuditEvent.objects.get(event_type="gate.message_rejected")
+    assert "secret-token" not in json.dumps(event.after)

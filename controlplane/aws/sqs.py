@@ -56,3 +56,13 @@ def queue_depth(*, target: AwsTarget, queue_url: str) -> int:
             QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
         )
     return int(attrs["Attributes"].get("ApproximateNumberOfMessages", "0"))
+
+
+def message_send(*, target: AwsTarget, queue_url: str, body: str, attributes: dict[str, str] | None = None) -> str:
+    """Send one message; ``attributes`` become String message attributes. Returns its id."""
+    extra = {}
+    if attributes:
+        extra["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()}
+    with translated(SERVICE, "SendMessage"):
+        resp = client(SERVICE, target).send_message(QueueUrl=queue_url, MessageBody=body, **extra)
+    return resp["MessageId"]

@@ -280,7 +280,7 @@ class Soak:
                 self.injected.append(row["row"])
             elif row["type"] == "error":
                 self.inject_errors.append(row)
-                self.say(f"fault {row['kind']} NOT injected: {row['error']}")
+                self.say(f"fault {row['kind']} NOT injected (attempt {row.get('attempt', 1)}): {row['error']}")
             elif row["type"] == "status":
                 self.traffic_last = row
             elif row["type"] == "final":
@@ -700,7 +700,7 @@ class Soak:
                 "counts": plane.get("counts"),
                 "errors": plane.get("errors"),
             },
-            "rss": self.rss.rows(window_mark="post-cutover window"),
+            "rss": self.rss.rows(window_mark="post-cutover window", mid_seconds=self.t.post_window_seconds / 2),
             "api_calls": self.api.calls,
         }
 
@@ -775,7 +775,7 @@ def render(r: dict) -> str:
                     f["fault"],
                     f["expect"],
                     ", ".join(x[:8] for x in f["transaction_ids"]) or "-",
-                    ", ".join(str(x) for x in f["findings"]) or "-",
+                    ", ".join(str(x) for x in f["findings"]) or ("none expected" if f["expect"] == "lag" else "-"),
                     ", ".join(f["finding_kinds"]) or "-",
                     f"{f['detected_after_s']:.1f}" if f["detected_after_s"] is not None else "-",
                     "yes" if f["found"] else "NO",
@@ -787,9 +787,9 @@ def render(r: dict) -> str:
         ),
         "",
         f"Findings: {r['findings_total']} in all, {len(r['unexpected_findings'])} not matched to an injected fault, "
-        f"{r['findings_unresolved']} unresolved at the end; faults not injected: {len(r['inject_errors'])}.",
+        f"{r['findings_unresolved']} unresolved at the end; failed injection attempts: {len(r['inject_errors'])}.",
         f"Reconciliation: {r['runs']['total']} windows reconciled ({r['runs']['post_window_runs']} after 100 %), "
-        f"{r['runs']['attempts']} runs with re-checks, by status {r['runs']['by_status']}, "
+        f"{r['runs']['attempts'] - r['runs']['total']} re-checks, by status {r['runs']['by_status']}, "
         f"{r['runs']['items_compared']} items counted.",
     ]
     tr = r["traffic"] or {}
@@ -800,8 +800,11 @@ def render(r: dict) -> str:
             f"Traffic: {tr.get('transactions', 0)} transactions ({tr.get('transactions', 0) / seconds:.1f}/s) and "
             f"{tr.get('callbacks', 0)} callbacks over {seconds:.0f} s, statuses {tr.get('statuses')}, "
             f"errors {tr.get('errors')}; replication lag p50 {lag.get('p50', 0) or 0:.0f} ms, "
-            f"p99 {lag.get('p99', 0) or 0:.0f} ms, max {lag.get('max', 0) or 0:.0f} ms."
+            f"p99 {lag.get('p99', 0) or 0:.0f} ms over {lag.get('samples', 0)} copies; "
+            f"data plane loop errors {(r['replication'] or {}).get('errors')}."
         )
+    for f in r["unexpected_findings"]:
+        out.append(f"- not injected: finding {f['id']} {f['kind']}: {f['summary'][:160]}")
     out += [
         "",
         "Resident memory (VmRSS, MiB, sampled every 3 s):",
@@ -813,14 +816,15 @@ def render(r: dict) -> str:
                     str(x["samples"]),
                     f"{x['start_mib']:.1f}",
                     f"{x['window_start_mib']:.1f}" if x["window_start_mib"] is not None else "-",
+                    f"{x['window_mid_mib']:.1f}" if x["window_mid_mib"] is not None else "-",
                     f"{x['peak_mib']:.1f}",
                     f"{x['end_mib']:.1f}",
                     f"{x['end_mib'] - x['window_start_mib']:+.1f}" if x["window_start_mib"] is not None else "-",
                 ]
                 for x in r["rss"]
             ],
-            ["process", "samples", "start", "window start", "peak", "end", "end − window start"],
-            right={1, 2, 3, 4, 5, 6},
+            ["process", "samples", "start", "window start", "window middle", "peak", "end", "end − window start"],
+            right={1, 2, 3, 4, 5, 6, 7},
         ),
     ]
     return "\n".join(out)

@@ -11,7 +11,7 @@ environment, starts a cutover of the default plan (0 → 10 → 25 → 50 → 90
 soaks, and approves every gate through the REST API as two compliance approvers (personal
 tokens made right after a fresh IdP sign-in; the sign-in itself is set on the user, the IdP is
 not run). The post-cutover window is compressed so that ``--windows`` reconciliation windows
-(72 by default, the product's 72 h of 1-hour-windows... in seconds) pass in minutes. Faults are
+(72 by default) of a few seconds each pass in minutes instead of 72 hours. Faults are
 injected on a schedule by the data plane's own fault functions (duplicate debit, dropped replica
 write, conflicting update, lost write, a replication stall); the bench resolves each finding as
 an approver would, then closes the window.
@@ -19,8 +19,9 @@ an approver would, then closes the window.
 At the end it prints, as Markdown tables: each gate's approvals, deliveries and the task
 successes Step Functions recorded for it (every decision delivered once); each injected fault
 and the finding that caught it (matched by transaction id); the reconciliation runs; the
-traffic; and the resident memory of every process, sampled every 3 s (start, start of the
-post-cutover window, peak, end). The JSON of it all is written beside the logs.
+traffic; and the resident memory of every process, sampled every 3 s (start, start and middle
+of the post-cutover window, peak, end). The JSON of it all is written beside the logs. Exits 1
+unless every gate was delivered once and every injected fault was found.
 
 ``--reset-db`` drops and re-creates the database named in DATABASE_URL and empties the Redis
 database: give it a database of its own. Not part of ``make test``: numbers, not assertions.

@@ -6,6 +6,7 @@ real worker.
 """
 
 import os
+import re
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-0123456789abcdef0123456789")
 os.environ.setdefault("DJANGO_DEBUG", "false")
@@ -21,6 +22,21 @@ os.environ.setdefault("GATE_TTL_SETTLE_SECONDS", "0")
 os.environ.setdefault("AUDIT_FLUSH_ALLOWED", "true")
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 os.environ.setdefault("CONTROLPLANE_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
+
+# pytest-xdist (``make test`` runs the suite on several processes): each worker gets its own var
+# directory (data plane control files, reports, worker logs) and its own Redis database, so real
+# Celery workers started by two test processes never take each other's tasks. pytest-django
+# gives each its own test database.
+# Once only: processes the tests start (a Celery worker) inherit both the worker's name and the
+# variables already adjusted here.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist_worker and os.environ.get("CONTROLPLANE_XDIST_ISOLATED") != _xdist_worker:
+    os.environ["CONTROLPLANE_XDIST_ISOLATED"] = _xdist_worker
+    os.environ["CONTROLPLANE_VAR_DIR"] = os.path.join(os.environ["CONTROLPLANE_VAR_DIR"], _xdist_worker)
+    _broker = re.fullmatch(r"(redis://[^/]+/)(\d+)", os.environ.get("CELERY_BROKER_URL", ""))
+    if _broker:
+        _n = int(_xdist_worker.removeprefix("gw") or 0)
+        os.environ["CELERY_BROKER_URL"] = f"{_broker.group(1)}{(int(_broker.group(2)) - _n) % 16}"
 
 from controlplane.settings import *  # noqa: E402,F403
 

@@ -247,7 +247,7 @@ class PlanStepOutput(serializers.Serializer):
 class PlanOutput(serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
     steps = PlanStepOutput(many=True)
-    created_by = UsernameField()
+    created_by = UsernameField(allow_null=True)
     deployed = serializers.SerializerMethodField()
 
     class Meta:
@@ -270,7 +270,7 @@ class PlanOutput(serializers.ModelSerializer):
 
 
 class StackDeploymentOutput(serializers.ModelSerializer):
-    confirmed_by = UsernameField()
+    confirmed_by = UsernameField(allow_null=True)
 
     class Meta:
         model = StackDeployment
@@ -296,7 +296,7 @@ class StackDeploymentOutput(serializers.ModelSerializer):
 
 class DeploymentOutput(serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = UsernameField()
+    requested_by = UsernameField(allow_null=True)
     stacks = StackDeploymentOutput(many=True, read_only=True)
 
     class Meta:
@@ -317,7 +317,7 @@ class DeploymentOutput(serializers.ModelSerializer):
 class ExecutionOutput(serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
     started_by = UsernameField()
-    stop_requested_by = UsernameField()
+    stop_requested_by = UsernameField(allow_null=True)
 
     class Meta:
         model = Execution
@@ -432,7 +432,7 @@ class GateDetailOutput(GateOutput):
 
 
 class AuditEventOutput(serializers.ModelSerializer):
-    actor = UsernameField()
+    actor = UsernameField(allow_null=True)
 
     class Meta:
         model = AuditEvent
@@ -506,8 +506,8 @@ class WindowCountOutput(serializers.ModelSerializer):
 
 class FindingOutput(serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    acknowledged_by = UsernameField()
-    resolved_by = UsernameField()
+    acknowledged_by = UsernameField(allow_null=True)
+    resolved_by = UsernameField(allow_null=True)
 
     class Meta:
         model = Finding

@@ -14,6 +14,7 @@ import os
 
 import pytest
 import schemathesis
+from schemathesis.checks import response_schema_conformance
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, given, settings
 
@@ -53,7 +54,9 @@ def test_no_operation_answers_with_a_server_error(light_environment, wsgi):
     everyone = make_user("everyone", "engineer", "approver", "auditor")
     headers = {"Authorization": f"Bearer {token_for(everyone).secret}"}
     failures: list[str] = []
+    violations: list[str] = []
     operations = 0
+    cases = 0
     for result in api_schema().get_all_operations():
         operation = result.ok()
         operations += 1
@@ -61,7 +64,14 @@ def test_no_operation_answers_with_a_server_error(light_environment, wsgi):
         @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def exercise(case):
+            nonlocal cases
+            cases += 1
             response = case.call(app=wsgi, base_url="http://localhost", headers=headers)
+            try:
+                case.validate_response(response, checks=[response_schema_conformance])
+            except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises a group of failures
+                where = [line.strip() for line in str(exc).splitlines() if line.strip().startswith("Schema at")]
+                violations.append(f"{case.operation.label} {response.status_code}: {where or str(exc)[:200]}")
             if response.status_code >= 500:
                 failures.append(f"{case.operation.label}: {response.status_code}\n{case.as_curl_command()}")
             elif response.status_code >= 400:
@@ -73,4 +83,8 @@ def test_no_operation_answers_with_a_server_error(light_environment, wsgi):
 
         exercise()
     assert operations == 38
+    print(f"schemathesis: {operations} operations, {cases} cases")
     assert not failures, "\n\n".join(failures[:10])
+    assert not violations, f"{len(violations)} responses do not match the schema:\n" + "\n".join(
+        sorted(set(violations))
+    )

@@ -23,6 +23,19 @@ def small_windows(settings):
     settings.RECONCILIATION_BUCKETS = 4
 
 
+def close_gate(execution) -> Gate:
+    """The execution's waiting close-window gate (one approval, to keep the tests short)."""
+    return Gate.objects.create(
+        execution=execution,
+        state_name="CloseWindow",
+        entered_at="close",
+        kind=Gate.KIND_CLOSE,
+        step=3,
+        task_token="c" * 40,
+        required_approvals=1,
+    )
+
+
 @pytest.fixture
 def found(empty_environment, django_capture_on_commit_callbacks):
     """A window reconciled with one transaction missing in the target region."""
@@ -96,14 +109,7 @@ def test_acknowledge_then_resolve_through_the_page_is_audited(client, engineer, 
 def test_open_findings_from_the_job_block_the_close_window_gate(engineer, found):
     run, finding = found
     execution = activate(run.environment, engineer, shifted_at=timezone.now() - timedelta(hours=1))
-    close = Gate.objects.create(
-        execution=execution,
-        state_name="CloseWindow",
-        entered_at="close",
-        kind=Gate.KIND_CLOSE,
-        step=3,
-        task_token="c" * 40,
-    )
+    close = close_gate(execution)
     result = open_findings_collect(run.environment, close)
     assert result.verdict == GateCheck.Verdict.FAIL
     assert "1 open finding (1 missing in a region)" in result.value
@@ -120,15 +126,7 @@ def test_a_finding_recorded_after_the_evidence_still_blocks_closing_the_window(e
 
     run, finding = found
     execution = activate(run.environment, engineer, shifted_at=timezone.now() - timedelta(hours=1))
-    close = Gate.objects.create(
-        execution=execution,
-        state_name="CloseWindow",
-        entered_at="close",
-        kind=Gate.KIND_CLOSE,
-        step=3,
-        task_token="c" * 40,
-        required_approvals=1,
-    )
+    close = close_gate(execution)
     GateCheck.objects.create(
         gate=close,
         key="open_findings",

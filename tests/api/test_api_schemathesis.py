@@ -14,9 +14,9 @@ import os
 
 import pytest
 import schemathesis
-from schemathesis.checks import response_schema_conformance
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import response_schema_conformance
 
 from tests.api.conftest import token_for
 from tests.conftest import make_user

@@ -95,34 +95,13 @@ def prepare_gates(*, count: int, endpoint: str, engineer, parallel: int = 4) -> 
 
 
 def prepare_gate(*, i: int, count: int, endpoint: str, engineer):
-    from controlplane.aws import cloudwatch
-    from migrations_app import deployments, services
-    from migrations_app.models import Deployment, Environment, Execution, Gate
+    from migrations_app import services
+    from migrations_app.models import Execution, Gate
+    from sandbox.environments import replication_latency_put, sandbox_environment_deploy
 
-    name = f"l{uuid.uuid4().hex[:7]}"
-    env = services.environment_create(
-        actor=None,
-        name=name,
-        kind=Environment.Kind.SANDBOX,
-        aws_endpoint_url=endpoint,
-        hosted_zone_name=f"{name}.example.com",
-        record_name=f"api.{name}.example.com",
-        create_hosted_zone=True,
-    )
-    deployment = deployments.deployment_start(environment=env, actor=None, auto_confirm=True, enqueue=False)
-    while deployment.status == Deployment.Status.RUNNING:
-        deployment = deployments.deployment_advance(deployment_id=deployment.pk).deployment
-    assert deployment.status == Deployment.Status.SUCCEEDED, deployment.error
-    env.refresh_from_db()
-    for sender in (env.source_region, env.target_region):
-        cloudwatch.metric_put(
-            target=env.aws_target(sender),
-            namespace="AWS/DynamoDB",
-            metric="ReplicationLatency",
-            dimensions={"TableName": f"{env.name}-transactions", "ReceivingRegion": env.peer_of(sender)},
-            value=120.0,
-            unit="Milliseconds",
-        )
+    env = sandbox_environment_deploy(endpoint, prefix="l")
+    replication_latency_put(env, 120.0)
+    name = env.name
     execution = services.execution_start(environment=env, actor=engineer)
     deadline = time.monotonic() + 180
     gate = None

@@ -38,34 +38,13 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from migrations_app import deployments, services  # noqa: E402
-from migrations_app.models import Deployment, Environment  # noqa: E402
+from migrations_app.models import Environment  # noqa: E402
 from reconciliation import selectors  # noqa: E402
 from reconciliation import services as reconciliation  # noqa: E402
 from reconciliation.models import Finding, ReconciliationRun  # noqa: E402
 from sandbox.dataplane.scenarios import scenario_names  # noqa: E402
+from sandbox.environments import sandbox_environment_deploy  # noqa: E402
 from sandbox.processes import SandboxProcesses, free_port  # noqa: E402
-
-
-def deploy(name: str, endpoint: str) -> Environment:
-    env = services.environment_create(
-        actor=None,
-        name=name,
-        kind=Environment.Kind.SANDBOX,
-        aws_endpoint_url=endpoint,
-        hosted_zone_name=f"{name}.example.com",
-        record_name=f"api.{name}.example.com",
-        create_hosted_zone=True,
-    )
-    deployment = deployments.deployment_start(environment=env, actor=None, auto_confirm=True, enqueue=False)
-    for _ in range(400):
-        deployment = deployments.deployment_advance(deployment_id=deployment.pk).deployment
-        if deployment.status != Deployment.Status.RUNNING:
-            break
-    if deployment.status != Deployment.Status.SUCCEEDED:
-        raise SystemExit(f"deploying {name} failed: {deployment.error}")
-    env.refresh_from_db()
-    return env
 
 
 def windows_of(started: datetime, now: datetime) -> list[datetime]:
@@ -108,7 +87,7 @@ def main() -> None:
     rows, summary = [], []
     try:
         for number, name in enumerate(args.scenarios.split(",")):
-            env = deploy(f"det{number}{name.replace('_', '')[:12]}", procs.aws_endpoint)
+            env = sandbox_environment_deploy(procs.aws_endpoint, prefix=f"det{number}{name.replace('_', '')[:12]}")
             with tempfile.TemporaryDirectory() as tmp:
                 settings.SANDBOX_DATAPLANE_DIR = Path(tmp)
                 out = Path(tmp) / "report.json"

@@ -15,7 +15,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,38 +34,18 @@ from sandbox.processes import SandboxProcesses, free_port  # noqa: E402
 def main(cycles: int) -> None:
     call_command("migrate", verbosity=0)
     from controlplane.aws import cloudwatch
-    from migrations_app import deployments, services, telemetry
-    from migrations_app.models import Deployment, Environment, TelemetrySnapshot
+    from migrations_app import deployments, telemetry
+    from migrations_app.models import TelemetrySnapshot
+    from sandbox.environments import replication_latency_put, sandbox_environment_deploy
 
     procs = SandboxProcesses(aws_port=free_port(), idp_port=0)
     procs.start_aws()
     try:
-        name = f"b{uuid.uuid4().hex[:8]}"
-        env = services.environment_create(
-            actor=None,
-            name=name,
-            kind=Environment.Kind.SANDBOX,
-            aws_endpoint_url=procs.aws_endpoint,
-            hosted_zone_name=f"{name}.example.com",
-            record_name=f"api.{name}.example.com",
-            create_hosted_zone=True,
-        )
         started = time.monotonic()
-        deployment = deployments.deployment_start(environment=env, actor=None, auto_confirm=True, enqueue=False)
-        while deployment.status == Deployment.Status.RUNNING:
-            deployment = deployments.deployment_advance(deployment_id=deployment.pk).deployment
-        print(f"deployed 9 stacks in {time.monotonic() - started:.1f} s: {deployment.status}")
-        env.refresh_from_db()
+        env = sandbox_environment_deploy(procs.aws_endpoint, prefix="b")
+        print(f"deployed 9 stacks in {time.monotonic() - started:.1f} s")
+        replication_latency_put(env, 150.0)
         known = deployments.outputs_known(environment=env)
-        for sender in (env.source_region, env.target_region):
-            cloudwatch.metric_put(
-                target=env.aws_target(sender),
-                namespace="AWS/DynamoDB",
-                metric="ReplicationLatency",
-                dimensions={"TableName": f"{env.name}-transactions", "ReceivingRegion": env.peer_of(sender)},
-                value=150.0,
-                unit="Milliseconds",
-            )
         for role in ("source", "target"):
             fn = known[f"regional-{role}"]["TransactionFunctionArn"].split(":")[6]
             cloudwatch.metric_put(

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 
 from controlplane.aws import clients
+from sandbox.environments import deploy_all, replication_latency_put, sandbox_environment_create  # noqa: F401
+from sandbox.environments import deployment_drive as drive  # noqa: F401
 from sandbox.processes import SandboxProcesses, free_port
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API beside Django
@@ -174,24 +175,6 @@ def outsider(db):
 # --- environments ---------------------------------------------------------------------------
 
 
-def replication_latency_put(environment, milliseconds: float = 120.0) -> None:
-    """What DynamoDB publishes for a global table: ReplicationLatency, in the sending region."""
-    from controlplane.aws import cloudwatch
-
-    for sending, receiving in (
-        (environment.source_region, environment.target_region),
-        (environment.target_region, environment.source_region),
-    ):
-        cloudwatch.metric_put(
-            target=environment.aws_target(sending),
-            namespace="AWS/DynamoDB",
-            metric="ReplicationLatency",
-            dimensions={"TableName": f"{environment.name}-transactions", "ReceivingRegion": receiving},
-            value=milliseconds,
-            unit="Milliseconds",
-        )
-
-
 @pytest.fixture
 def environment(deployed_environment):
     """A deployed environment whose evidence is all green: replication lag 120 ms, DLQs empty,
@@ -240,23 +223,6 @@ def started_execution(environment, engineer):
 # --- environments deployed through CloudFormation --------------------------------------------
 
 
-def sandbox_environment_create(endpoint: str, prefix: str = "d"):
-    """A new environment at the sandbox AWS ``endpoint``, with its hosted zone and no stack."""
-    from migrations_app import services
-    from migrations_app.models import Environment
-
-    name = f"{prefix}{uuid.uuid4().hex[:8]}"
-    return services.environment_create(
-        actor=None,
-        name=name,
-        kind=Environment.Kind.SANDBOX,
-        aws_endpoint_url=endpoint,
-        hosted_zone_name=f"{name}.example.com",
-        record_name=f"api.{name}.example.com",
-        create_hosted_zone=True,
-    )
-
-
 @pytest.fixture
 def empty_environment(db, sandbox_aws):
     """An environment in the sandbox with its hosted zone (as an account has) and no stack."""
@@ -270,22 +236,3 @@ def deployed_environment(empty_environment):
     assert deployment.status == "succeeded", deployment.error
     empty_environment.refresh_from_db()
     return empty_environment
-
-
-def drive(deployment, max_steps: int = 400):
-    """Advance until the deployment stops running, as the Celery task chain does."""
-    from migrations_app import deployments
-    from migrations_app.models import Deployment
-
-    for _ in range(max_steps):
-        deployment = deployments.deployment_advance(deployment_id=deployment.pk).deployment
-        if deployment.status != Deployment.Status.RUNNING:
-            return deployment
-    raise AssertionError("deployment did not finish")
-
-
-def deploy_all(environment, actor=None):
-    from migrations_app import deployments
-
-    deployment = deployments.deployment_start(environment=environment, actor=actor, auto_confirm=True, enqueue=False)
-    return drive(deployment)

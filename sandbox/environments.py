@@ -10,8 +10,11 @@ from __future__ import annotations
 import uuid
 
 
-def sandbox_environment_create(endpoint: str, prefix: str = "d"):
-    """A new environment at the sandbox AWS ``endpoint``, with its hosted zone and no stack."""
+def sandbox_environment_create(endpoint: str, prefix: str = "d", *, create_hosted_zone: bool = True):
+    """A new environment at the sandbox AWS ``endpoint``, with its hosted zone and no stack.
+
+    ``create_hosted_zone=False`` makes the row only (with its plan), as the page does: for
+    tests that need no AWS behind it (the endpoint may then be a closed port)."""
     from migrations_app import services
     from migrations_app.models import Environment
 
@@ -23,7 +26,7 @@ def sandbox_environment_create(endpoint: str, prefix: str = "d"):
         aws_endpoint_url=endpoint,
         hosted_zone_name=f"{name}.example.com",
         record_name=f"api.{name}.example.com",
-        create_hosted_zone=True,
+        create_hosted_zone=create_hosted_zone,
     )
 
 

@@ -4,14 +4,13 @@ a state machine running in the sandbox."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from controlplane.accounts.tokens import api_token_create
+from sandbox.environments import sandbox_environment_create
 
 
 @pytest.fixture(autouse=True)
@@ -44,17 +43,7 @@ def api():
 @pytest.fixture
 def light_environment(db):
     """An environment row with its plan, as the page creates it, without AWS behind it."""
-    from migrations_app import services
-
-    name = f"l{uuid.uuid4().hex[:8]}"
-    return services.environment_create(
-        actor=None,
-        name=name,
-        kind="sandbox",
-        aws_endpoint_url="http://127.0.0.1:1",
-        hosted_zone_name=f"{name}.example.com",
-        record_name=f"api.{name}.example.com",
-    )
+    return sandbox_environment_create("http://127.0.0.1:1", prefix="l", create_hosted_zone=False)
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import pytest
 from django.utils import timezone
 
+from sandbox.environments import sandbox_environment_create
 from tests.conftest import make_user
 
 
@@ -34,7 +34,6 @@ class World:
 def world(db):
     from audit.models import AuditEvent, ReportPack
     from controlplane.accounts.tokens import api_token_create
-    from migrations_app import services
     from migrations_app.models import CutoverPlan, Deployment, Execution, Gate, GateCheck, StackDeployment
     from reconciliation.models import Finding, ReconciliationRun
 
@@ -48,15 +47,7 @@ def world(db):
     }
 
     def environment():
-        name = f"p{uuid.uuid4().hex[:8]}"
-        return services.environment_create(
-            actor=None,
-            name=name,
-            kind="sandbox",
-            aws_endpoint_url="http://127.0.0.1:1",
-            hosted_zone_name=f"{name}.example.com",
-            record_name=f"api.{name}.example.com",
-        )
+        return sandbox_environment_create("http://127.0.0.1:1", prefix="p", create_hosted_zone=False)
 
     env, other = environment(), environment()
     now = timezone.now()
